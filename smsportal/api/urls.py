@@ -1,0 +1,30 @@
+"""The /v3 router: every app's API endpoints under one prefix."""
+
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from smsportal.accounts.api import AccountView, SubaccountViewSet
+
+from .permissions import Public
+
+
+class Router(SimpleRouter):
+    """ClickSend's paths have no trailing slash; accept both."""
+
+    def __init__(self):
+        super().__init__()
+        self.trailing_slash = "/?"
+
+
+router = Router()
+router.register("subaccounts", SubaccountViewSet, basename="subaccount")
+
+public = {"permission_classes": [Public], "authentication_classes": [], "throttle_classes": []}
+
+urlpatterns = [
+    re_path(r"^account/?$", AccountView.as_view(), name="account"),
+    path("schema/", SpectacularAPIView.as_view(**public), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", **public), name="docs"),
+    path("", include(router.urls)),
+]

@@ -1,0 +1,13 @@
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smsportal.settings")
+
+app = Celery("smsportal")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+app.conf.imports = ("smsportal.health",)
+app.conf.beat_schedule = {
+    "worker-heartbeat": {"task": "smsportal.health.worker_heartbeat", "schedule": 10.0},
+}
