@@ -107,9 +107,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    # Persistent connections pay off in production; elsewhere they outlive test servers' threads.
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60 if PRODUCTION else 0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-DATABASES["default"].setdefault("TEST", {})["NAME"] = env.str("TEST_DATABASE_NAME", default=None)
+# A file, not SQLite's in-memory default, so live-server tests get real per-thread connections as in production.
+_default_test_db = str(DATA_DIR / "test-smsportal.sqlite3") if "sqlite" in DATABASES["default"]["ENGINE"] else None
+DATABASES["default"].setdefault("TEST", {})["NAME"] = env.str("TEST_DATABASE_NAME", default=_default_test_db)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Broker, cache, rate limits -------------------------------------------------------------------
@@ -212,6 +215,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "PREPROCESSING_HOOKS": ["smsportal.api.schema.strip_optional_trailing_slash"],
 }
 
 # --- Logging --------------------------------------------------------------------------------------

@@ -162,6 +162,7 @@ def account_create(
     username = _clean_api_username(api_username) if api_username else _unique_api_username(name)
     region = _clean_region(default_region)
     tz = _clean_timezone(timezone_name)
+    opening_credit = None if str(credit).strip() in ("", "0") else _clean_money(credit, field="credit")
     with transaction.atomic():
         account = Account.objects.create(
             name=name, api_username=username, email=email, default_region=region, timezone=tz, currency=currency
@@ -169,8 +170,8 @@ def account_create(
         user = User.objects.create_user(email=email, password=password)
         Member.objects.create(account=account, user=user, role=Role.ADMIN)
         raw_key = api_key_rotate(account=account)
-        if Decimal(str(credit)) > 0:
-            credit_top_up(account=account, amount=credit, memo="Opening credit")
+        if opening_credit is not None:
+            credit_top_up(account=account, amount=opening_credit, memo="Opening credit")
     return account, user, raw_key
 
 

@@ -13,7 +13,7 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
-@extend_schema_field({"type": "integer", "enum": [0, 1]})
+@extend_schema_field({"type": "integer", "minimum": 0, "maximum": 1, "description": "1 for yes, 0 for no"})
 class FlagField(serializers.Field):
     """ClickSend's 0/1 flags (booleans accepted too); out as int."""
 

@@ -25,3 +25,8 @@ class SessionScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "apiKey", "in": "cookie", "name": "smsportal_session"}
+
+
+def strip_optional_trailing_slash(endpoints, **kwargs):
+    """Routes accept an optional trailing slash; document ClickSend's form, without it."""
+    return [(path.rstrip("/") or "/", regex, method, callback) for path, regex, method, callback in endpoints]
