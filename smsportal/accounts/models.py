@@ -4,6 +4,7 @@ from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 
@@ -79,6 +80,7 @@ class Account(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(balance__gte=0), name="account_balance_not_negative"),
             models.CheckConstraint(condition=~Q(parent=models.F("id")), name="account_not_own_parent"),
+            models.UniqueConstraint(Lower("api_username"), name="account_api_username_unique_ci"),
         ]
 
     def __str__(self):

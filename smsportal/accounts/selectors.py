@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from smsportal.errors import NotFound
 
@@ -25,7 +25,11 @@ def access_for_user(*, user: User, account_id: int) -> Access | None:
     member = Member.objects.filter(account=account, user=user).only("role").first()
     if member is not None and not _suspended(account):
         return Access(account=account, role=member.role, user=user, via="member")
-    if account.parent_id and Member.objects.filter(account_id=account.parent_id, user=user, role=Role.ADMIN).exists():
+    if (
+        account.parent_id
+        and account.parent.is_active
+        and Member.objects.filter(account_id=account.parent_id, user=user, role=Role.ADMIN).exists()
+    ):
         return Access(account=account, role=Role.ADMIN, user=user, via="parent_admin")
     return None
 
@@ -108,3 +112,8 @@ def ledger_list(*, account: Account) -> QuerySet[LedgerEntry]:
 
 def api_key_active(*, account: Account) -> ApiKey | None:
     return ApiKey.objects.filter(account=account, revoked_at=None).order_by("-id").first()
+
+
+def subaccount_overview(*, access: Access) -> QuerySet[Account]:
+    """The subaccount list page's rows: each subaccount with its member count, in one query."""
+    return subaccount_list(access=access).annotate(member_count=Count("members"))

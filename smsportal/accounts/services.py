@@ -233,26 +233,31 @@ def subaccount_create(
         _clean_password(password, user=User(email=email))
     flags = {f: bool(v) for f, v in (flags or {}).items() if f in ACCESS_FLAGS}
     display_name = (name or "").strip() or " ".join(p for p in (first_name, last_name) if p).strip() or username
-    with transaction.atomic():
-        account = Account.objects.create(
-            parent=parent,
-            name=display_name[:120],
-            api_username=username,
-            email=email,
-            phone_number=phone,
-            first_name=(first_name or "").strip()[:60],
-            last_name=(last_name or "").strip()[:60],
-            notes=notes or "",
-            default_region=parent.default_region,
-            timezone=parent.timezone,
-            currency=parent.currency,
-            api_rate_limit=parent.api_rate_limit if api_rate_limit is None else _clean_rate(api_rate_limit),
-            **flags,
-        )
-        if password is not None:
-            user = User.objects.create_user(email=email, password=password)
-            Member.objects.create(account=account, user=user, role=Role.ADMIN)
-        raw_key = api_key_rotate(account=account)
+    rate = parent.api_rate_limit if api_rate_limit is None else _clean_rate(api_rate_limit)
+    try:
+        with transaction.atomic():
+            account = Account.objects.create(
+                parent=parent,
+                name=display_name[:120],
+                api_username=username,
+                email=email,
+                phone_number=phone,
+                first_name=(first_name or "").strip()[:60],
+                last_name=(last_name or "").strip()[:60],
+                notes=notes or "",
+                default_region=parent.default_region,
+                timezone=parent.timezone,
+                currency=parent.currency,
+                api_rate_limit=rate,
+                **flags,
+            )
+            if password is not None:
+                user = User.objects.create_user(email=email, password=password)
+                Member.objects.create(account=account, user=user, role=Role.ADMIN)
+            raw_key = api_key_rotate(account=account)
+    except IntegrityError:
+        # Lost a race for the same username or email between the checks above and the insert.
+        raise DomainError("api_username or email was taken a moment ago; choose another.", field="api_username") from None
     return account, raw_key
 
 

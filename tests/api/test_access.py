@@ -119,3 +119,20 @@ def test_session_cannot_enter_a_sibling(client, main_account):
     session["workspace_id"] = sub_b.pk  # forged: falls back to the user's own workspace
     session.save()
     assert client.get("/v3/account").json()["data"]["user_id"] == sub_a.pk
+
+
+def test_admin_of_a_suspended_main_account_cannot_enter_its_subaccounts(client, main_account):
+    child = SubaccountFactory(parent=main_account)
+    admin = MemberFactory(account=main_account, role="admin", user=UserFactory()).user
+    Account.objects.filter(pk=main_account.pk).update(status=Account.Status.SUSPENDED)
+    client.force_login(admin)
+    session = client.session
+    session["workspace_id"] = child.pk
+    session.save()
+    r = client.get("/v3/account")
+    assert r.status_code == 403 and r.json()["response_code"] == "FORBIDDEN"
+
+
+def test_api_username_is_unique_regardless_of_case(api_for, main_account):
+    r = api_for(main_account).post("/v3/subaccounts", {"api_username": main_account.api_username.upper()}, format="json")
+    assert r.status_code == 400 and "api_username" in r.json()["error"]["fields"]
