@@ -3,4 +3,4 @@ from django.urls import path
 from . import views
 
 app_name = "reports"
-urlpatterns = [path("", views.index, name="index")]
+urlpatterns = [path("", views.reports, name="index")]

@@ -1,5 +1,8 @@
-from django.http import HttpResponse
+from django.shortcuts import render
+
+from smsportal.accounts.decorators import require_capability
 
 
+@require_capability("inbox.view")
 def index(request):
-    return HttpResponse("")
+    return render(request, "inbox/index.html")

@@ -1,3 +1,4 @@
+from .permissions import Capabilities
 from .selectors import workspaces_for_user
 from .workspace import request_access
 
@@ -6,7 +7,9 @@ def workspace(request):
     """The current workspace and the switcher's choices, for the base layout."""
     if not getattr(request, "user", None) or not request.user.is_authenticated:
         return {}
+    access = request_access(request)
     return {
-        "access": request_access(request),
+        "access": access,
+        "capabilities": Capabilities(access),
         "workspaces": lambda: workspaces_for_user(user=request.user),
     }

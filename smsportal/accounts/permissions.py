@@ -57,3 +57,14 @@ class Access:
         if flag and self.via != "parent_admin" and not getattr(self.account, flag):
             return False
         return True
+
+
+class Capabilities:
+    """`Access.can()` for templates, which cannot pass arguments: `{{ capabilities.api_keys_manage }}`."""
+
+    def __init__(self, access: Access | None):
+        self._access = access
+
+    def __getitem__(self, name: str) -> bool:
+        noun, _, verb = name.rpartition("_")
+        return self._access is not None and self._access.can(f"{noun}.{verb}")
