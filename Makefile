@@ -3,9 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-PORT ?= 8000
-DATA_DIR ?= ./var
-export PORT DATA_DIR
+# PORT and DATA_DIR (default 8000 and ./var) are read by smsportal/serve.py from the environment or .env.
 
 .PHONY: install run test static clean
 
