@@ -55,7 +55,7 @@ def test_admin_creates_a_subaccount_rotates_its_key_and_switches_into_it(page, l
     expect(page.get_by_test_id("new-api-key")).to_have_count(0)
     page.get_by_label("Amount").fill("40")
     page.get_by_role("button", name="Transfer credit").click()
-    expect(page.get_by_test_id("subaccount-balance")).to_have_text("USD 40.0000")
+    expect(page.get_by_test_id("subaccount-balance")).to_have_text("USD 40.00")
     screenshot("subaccount-detail")
 
     page.get_by_role("button", name="Rotate API key").click()
