@@ -69,7 +69,8 @@ class Contact(models.Model):
             models.Index(fields=["account", "-id"], name="contact_account_recent"),
             models.Index(fields=["account", "country", "-id"], name="contact_account_country"),
             models.Index(fields=["account", "created_at"], name="contact_account_created"),
-            models.Index(Lower("last_name"), Lower("first_name"), "account", name="contact_name_lower"),
+            # Serves the name sort; name *prefix* search uses it too where the collation is C (see 0002).
+            models.Index("account", Lower("last_name"), Lower("first_name"), "id", name="contact_account_name"),
             models.Index(
                 fields=["account", "-id"], condition=Q(opted_out_at__isnull=False), name="contact_opted_out"
             ),
