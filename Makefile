@@ -3,9 +3,11 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# `make bench` prints benchmark figures and writes var/bench/results.json; `make bench QUICK=1` is a small run.
+QUICK ?=
 # PORT and DATA_DIR (default 8000 and ./var) are read by smsportal/serve.py from the environment or .env.
 
-.PHONY: install run test static clean
+.PHONY: install run test static clean bench
 
 $(VENV)/.installed: requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit("smsportal needs Python 3.11+") if sys.version_info < (3, 11) else None'
@@ -30,6 +32,9 @@ run: install
 
 test: install
 	$(PY) -m pytest
+
+bench: install
+	$(PY) -m tests.bench $(if $(filter-out 0,$(QUICK)),--quick,)
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor

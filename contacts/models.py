@@ -165,8 +165,11 @@ class Segment(models.Model):
 
 
 class ImportJob(models.Model):
+    """A CSV import: uploaded (pending), mapped, queued, running, then done or failed. See contacts.importing."""
+
     class Status(models.TextChoices):
         PENDING = "pending"
+        QUEUED = "queued"
         RUNNING = "running"
         DONE = "done"
         FAILED = "failed"
@@ -201,7 +204,7 @@ class ImportJob(models.Model):
 
 class ImportRowError(models.Model):
     job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="row_errors")
-    row_number = models.PositiveIntegerField(help_text="1-based line of the file, header included")
+    row_number = models.PositiveIntegerField(help_text="1-based line of the file where the record starts, header included")
     raw_value = models.CharField(max_length=500)
     reason = models.CharField(max_length=300)
 

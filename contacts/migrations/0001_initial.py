@@ -81,7 +81,7 @@ class Migration(migrations.Migration):
             name='ImportJob',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('running', 'Running'), ('done', 'Done'), ('failed', 'Failed')], default='pending', max_length=8)),
+                ('status', models.CharField(choices=[('pending', 'Pending'), ('queued', 'Queued'), ('running', 'Running'), ('done', 'Done'), ('failed', 'Failed')], default='pending', max_length=8)),
                 ('file_name', models.CharField(max_length=255)),
                 ('file_path', models.CharField(help_text='Stored upload, under DATA_DIR/imports', max_length=500)),
                 ('mapping', models.JSONField(default=dict)),
@@ -111,7 +111,7 @@ class Migration(migrations.Migration):
             name='ImportRowError',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('row_number', models.PositiveIntegerField(help_text='1-based line of the file, header included')),
+                ('row_number', models.PositiveIntegerField(help_text='1-based line of the file where the record starts, header included')),
                 ('raw_value', models.CharField(max_length=500)),
                 ('reason', models.CharField(max_length=300)),
                 ('job', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='row_errors', to='contacts.importjob')),

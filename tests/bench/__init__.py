@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` (or `python -m tests.bench [--quick] [name ...]`). Never collected by pytest."""
