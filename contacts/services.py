@@ -150,6 +150,33 @@ def contacts_delete(*, contacts: QuerySet) -> int:
     return per_model.get(Contact._meta.label, 0)
 
 
+def contact_put_in_list(
+    *, account: Account, contact_list: ContactList, phone_number: str, data: dict, country: str | None = None
+) -> tuple[Contact, bool]:
+    """ClickSend's "add contact to list": a number new to the workspace becomes a contact in the list; a known
+    number's contact gets the given fields and joins the list. Returns (contact, created)."""
+    try:
+        e164 = normalize_number(phone_number, country or account.default_region).e164
+    except InvalidNumber as exc:
+        raise DomainError(f"phone_number {phone_number!r}: {exc}.", field="phone_number") from None
+    with transaction.atomic():
+        existing = Contact.objects.filter(account=account, phone_number=e164).first()
+        if existing is None:
+            return contact_create(account=account, phone_number=e164, data=data, contact_list=contact_list), True
+        contact = contact_update(contact=existing, data=data)
+        list_add_contacts(contact_list=contact_list, contacts=Contact.objects.filter(pk=contact.pk))
+    return contact, False
+
+
+def contact_transfer(*, contact: Contact, from_list: ContactList, to_list: ContactList) -> None:
+    """Move a contact from one of its workspace's lists to another."""
+    one = Contact.objects.filter(pk=contact.pk)
+    with transaction.atomic():
+        list_add_contacts(contact_list=to_list, contacts=one)
+        if from_list.pk != to_list.pk:
+            list_remove_contacts(contact_list=from_list, contacts=one)
+
+
 # --- Lists ----------------------------------------------------------------------------------------
 
 

@@ -148,6 +148,7 @@ else:
 CACHES["default"]["KEY_PREFIX"] = env.str("CACHE_KEY_PREFIX", default="smsportal")
 
 API_DEFAULT_RATE_LIMIT = env.int("API_DEFAULT_RATE_LIMIT", default=15)
+CONTACT_IMPORT_URL_HOSTS = env.list("CONTACT_IMPORT_URL_HOSTS", default=[])  # hosts /v3 imports may fetch a file_url from
 
 # --- Auth and sessions -----------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -4,6 +4,15 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
+from contacts.api import (
+    ContactListViewSet,
+    ContactsListsSearchView,
+    CustomFieldViewSet,
+    ImportJobViewSet,
+    ListContactViewSet,
+    ListImportView,
+    SegmentViewSet,
+)
 from smsportal.accounts.api import AccountView, SubaccountViewSet
 
 from .permissions import Public
@@ -19,11 +28,18 @@ class Router(SimpleRouter):
 
 router = Router()
 router.register("subaccounts", SubaccountViewSet, basename="subaccount")
+router.register("lists", ContactListViewSet, basename="list")
+router.register(r"lists/(?P<list_id>[0-9]+)/contacts", ListContactViewSet, basename="list-contact")
+router.register("contacts/import-jobs", ImportJobViewSet, basename="import-job")
+router.register("segments", SegmentViewSet, basename="segment")
+router.register("custom-fields", CustomFieldViewSet, basename="custom-field")
 
 public = {"permission_classes": [Public], "authentication_classes": [], "throttle_classes": []}
 
 urlpatterns = [
     re_path(r"^account/?$", AccountView.as_view(), name="account"),
+    re_path(r"^lists/(?P<list_id>[0-9]+)/import/?$", ListImportView.as_view(), name="list-import"),
+    re_path(r"^search/contacts-lists/?$", ContactsListsSearchView.as_view(), name="search-contacts-lists"),
     path("schema/", SpectacularAPIView.as_view(**public), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", **public), name="docs"),
     path("", include(router.urls)),
