@@ -33,7 +33,8 @@ class OptOutSource(models.TextChoices):
 class Contact(models.Model):
     """One person per (workspace, E.164 number). ClickSend's field names, plus named custom fields."""
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="contacts")
+    # No index of its own: the unique (account, phone_number) and (account, -id) indexes lead with it.
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="contacts", db_index=False)
     phone_number = models.CharField(max_length=16, help_text="E.164")
     country = models.CharField(max_length=2, help_text="ISO country of the number")
     line_type = models.CharField(max_length=24, choices=LineType.choices, default=LineType.UNKNOWN)
@@ -102,8 +103,9 @@ class ContactList(models.Model):
 
 
 class ListMembership(models.Model):
-    contact_list = models.ForeignKey(ContactList, on_delete=models.CASCADE, related_name="memberships")
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="memberships")
+    # Each column is served by the composite index that leads with it; single-column ones would only slow imports.
+    contact_list = models.ForeignKey(ContactList, on_delete=models.CASCADE, related_name="memberships", db_index=False)
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="memberships", db_index=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

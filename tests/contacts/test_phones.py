@@ -53,3 +53,73 @@ def test_never_crashes_and_valid_results_are_e164(raw, region):
     else:
         assert number.e164.startswith("+") and number.e164[1:].isdigit() and 8 <= len(number.e164) <= 16
         assert normalize_number(number.e164, region) == number  # E.164 is a fixed point
+
+
+# --- The fast path must agree with the full library on everything it accepts ----------------------------------
+
+import phonenumbers  # noqa: E402
+from phonenumbers import PhoneNumberFormat  # noqa: E402
+
+from contacts.phones import _fast, _normalize_slow  # noqa: E402
+
+_TYPES = [t for t in range(12)]
+
+
+def _examples():
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for number_type in _TYPES:
+            example = phonenumbers.example_number_for_type(region, number_type)
+            if example is None:
+                continue
+            for fmt in (PhoneNumberFormat.E164, PhoneNumberFormat.INTERNATIONAL, PhoneNumberFormat.NATIONAL):
+                yield phonenumbers.format_number(example, fmt), region
+
+
+def _slow_or_none(text, region):
+    try:
+        return _normalize_slow(text, region)
+    except InvalidNumber:
+        return None
+
+
+def test_fast_path_matches_the_library_on_every_regions_example_numbers():
+    checked = taken = 0
+    for text, region in _examples():
+        for default in (region, "AU", "US"):
+            fast = _fast(text, default)
+            checked += 1
+            if fast is not None:
+                taken += 1
+                assert fast == _slow_or_none(text, default), (text, default)
+    assert taken > checked // 3  # the fast path really carries the common shapes
+
+
+@given(
+    st.sampled_from(["", "+", "+0", "0", "00", "015", "+1", "+44", "+61", "+49", "+39", "+7", "+86", "+375", "1", "8"]),
+    st.text(alphabet="0123456789 -().", min_size=4, max_size=16),
+    st.sampled_from(sorted(phonenumbers.SUPPORTED_REGIONS)),
+)
+def test_fast_path_matches_the_library_on_random_digits(prefix, body, region):
+    text = prefix + body
+    fast = _fast(text, region)
+    if fast is not None:
+        assert fast == _slow_or_none(text, region), (text, region)
+
+
+@pytest.mark.parametrize(
+    "text,region",
+    [
+        ("+014706052179", "ID"),  # no country code starts with 0
+        ("+3758109962734", "PL"),  # Belarus strips its national prefix 8 even after +375
+        ("015155932138", "IL"),  # 015 is Israel's dial-out prefix: this is a call to +1
+        ("0301234567.0", "DE"),  # Excel's float shape: the dot is not a separator here
+    ],
+)
+def test_fast_path_leaves_the_cases_it_got_wrong_once_to_the_library(text, region):
+    fast = _fast(text, region) if "." not in text else None
+    assert fast is None or fast == _slow_or_none(text, region)
+    try:
+        assert normalize_number(text, region) == _normalize_slow(text, region)
+    except InvalidNumber:
+        with pytest.raises(InvalidNumber):
+            _normalize_slow(text, region)
