@@ -88,3 +88,23 @@ def test_custom_field_keys_cannot_shadow_standard_fields(account):
     with pytest.raises(DomainError):
         services.custom_field_create(account=account, label="First name", key="first_name")
     assert not CustomField.objects.exists()
+
+
+def test_deleting_contacts_lists_or_subsets_leaves_no_orphan_memberships(account):
+    """ListMembership has no database FK constraints (import speed); the ORM's cascade must do their work."""
+    lists = [services.list_create(account=account, name=f"L{i}") for i in range(3)]
+    for i in range(6):
+        services.contact_create(account=account, phone_number=f"04123456{i:02d}")
+    everyone = Contact.objects.filter(account=account)
+    for lst in lists:
+        services.list_add_contacts(contact_list=lst, contacts=everyone)
+    services.contacts_delete(contacts=everyone.filter(phone_number__endswith="0"))
+    services.list_delete(contact_list=lists[0])
+    services.contacts_delete(contacts=Contact.objects.filter(pk=everyone.order_by("pk").first().pk))
+    live_contacts = set(Contact.objects.values_list("pk", flat=True))
+    live_lists = set(ContactList.objects.values_list("pk", flat=True))
+    for contact_id, list_id in ListMembership.objects.values_list("contact_id", "contact_list_id"):
+        assert contact_id in live_contacts and list_id in live_lists
+    assert ListMembership.objects.count() == 2 * 4
+    for lst in ContactList.objects.all():
+        assert lst.contact_count == ListMembership.objects.filter(contact_list=lst).count() == 4
