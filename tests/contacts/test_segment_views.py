@@ -235,3 +235,13 @@ def test_without_contacts_access_nothing_is_shown(client, book):
     book["account"].save(update_fields=["access_contacts"])
     client.force_login(MemberFactory(account=book["account"], role="admin").user)
     assert client.get(reverse("contacts:segments")).status_code == 403
+
+
+def test_the_count_reads_as_english_for_one_and_many():
+    from django.template.loader import render_to_string
+
+    def text(total):
+        html = render_to_string("contacts/segments/_count.html", {"count": {"total": total, "sendable": total}})
+        return re.sub(r"<[^>]+>|\s+", " ", html).split("·")[0].split()
+
+    assert text(1) == ["1", "contact", "matches"] and text(3) == ["3", "contacts", "match"]
