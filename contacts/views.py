@@ -19,7 +19,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from smsportal.accounts.decorators import require_capability
-from smsportal.errors import DomainError, NotFound
+from smsportal.errors import DomainError
 
 from . import selectors, services
 from .exporting import export_response
@@ -45,13 +45,6 @@ OPT_OUT_SOURCES = {
     OptOutSource.KEYWORD: "a STOP reply",
     OptOutSource.IMPORT: "a CSV import",
 }
-
-
-def _or_404(selector, **kwargs):
-    try:
-        return selector(**kwargs)
-    except NotFound as exc:
-        raise Http404(exc.message) from None
 
 
 def _safe_next(request, fallback: str) -> str:
@@ -264,9 +257,11 @@ def bulk(request):
     else:
         contacts = selectors.contact_queryset(access=access).filter(pk__in=data["ids"])
     action = data["action"]
+    if action in ("add_to_list", "remove_from_list"):
+        # Outside the try below: another workspace's list is a 404, not a flash message.
+        contact_list = selectors.list_get(access=access, list_id=data["contact_list"])
     try:
         if action in ("add_to_list", "remove_from_list"):
-            contact_list = _or_404(selectors.list_get, access=access, list_id=data["contact_list"])
             if action == "add_to_list":
                 done = services.list_add_contacts(contact_list=contact_list, contacts=contacts)
                 text = f"Added {done:,} contact{'s' if done != 1 else ''} to {contact_list.name}."
@@ -324,7 +319,7 @@ def contact_new(request):
 @require_capability("contacts.edit")
 def contact_edit(request, contact_id):
     access = request.access
-    contact = _or_404(selectors.contact_get, access=access, contact_id=contact_id)
+    contact = selectors.contact_get(access=access, contact_id=contact_id)
     if request.method == "POST":
         form = _contact_form(access, request.POST)
         if form.is_valid():
@@ -348,7 +343,7 @@ def contact_edit(request, contact_id):
 @require_capability("contacts.view")
 def contact_detail(request, contact_id):
     access = request.access
-    contact = _or_404(selectors.contact_get, access=access, contact_id=contact_id)
+    contact = selectors.contact_get(access=access, contact_id=contact_id)
     member_of = list(
         selectors.list_queryset(access=access).filter(memberships__contact=contact).order_by("name", "id")
     )
@@ -369,7 +364,7 @@ def contact_detail(request, contact_id):
 @require_capability("contacts.edit")
 @require_POST
 def contact_delete(request, contact_id):
-    contact = _or_404(selectors.contact_get, access=request.access, contact_id=contact_id)
+    contact = selectors.contact_get(access=request.access, contact_id=contact_id)
     name = str(contact)
     services.contacts_delete(contacts=selectors.contact_queryset(access=request.access).filter(pk=contact.pk))
     messages.success(request, f"{name} deleted.")
@@ -380,7 +375,7 @@ def contact_delete(request, contact_id):
 @require_POST
 def contact_opt(request, contact_id, state):
     access = request.access
-    contact = _or_404(selectors.contact_get, access=access, contact_id=contact_id)
+    contact = selectors.contact_get(access=access, contact_id=contact_id)
     one = selectors.contact_queryset(access=access).filter(pk=contact.pk)
     if state == "out":
         services.contacts_opt_out(account=access.account, contacts=one, source=OptOutSource.UI)
@@ -395,8 +390,8 @@ def contact_opt(request, contact_id, state):
 @require_POST
 def contact_membership(request, contact_id, action):
     access = request.access
-    contact = _or_404(selectors.contact_get, access=access, contact_id=contact_id)
-    contact_list = _or_404(selectors.list_get, access=access, list_id=request.POST.get("contact_list"))
+    contact = selectors.contact_get(access=access, contact_id=contact_id)
+    contact_list = selectors.list_get(access=access, list_id=request.POST.get("contact_list"))
     one = selectors.contact_queryset(access=access).filter(pk=contact.pk)
     if action == "add":
         services.list_add_contacts(contact_list=contact_list, contacts=one)
@@ -438,7 +433,7 @@ def list_create(request):
 
 @require_capability("contacts.view")
 def list_detail(request, list_id):
-    contact_list = _or_404(selectors.list_get, access=request.access, list_id=list_id)
+    contact_list = selectors.list_get(access=request.access, list_id=list_id)
     params = request.GET.copy()
     params["list"] = str(contact_list.pk)
     flt = ContactFilter.from_params(params)
@@ -452,7 +447,7 @@ def list_detail(request, list_id):
 @require_capability("contacts.edit")
 @require_POST
 def list_rename(request, list_id):
-    contact_list = _or_404(selectors.list_get, access=request.access, list_id=list_id)
+    contact_list = selectors.list_get(access=request.access, list_id=list_id)
     form = ListForm(request.POST)
     if form.is_valid():
         try:
@@ -469,7 +464,7 @@ def list_rename(request, list_id):
 @require_capability("contacts.edit")
 @require_POST
 def list_delete(request, list_id):
-    contact_list = _or_404(selectors.list_get, access=request.access, list_id=list_id)
+    contact_list = selectors.list_get(access=request.access, list_id=list_id)
     name = contact_list.name
     services.list_delete(contact_list=contact_list)
     messages.success(request, f"List {name} deleted; its contacts stay in the workspace.")

@@ -6,7 +6,7 @@ The work is in `contacts.importing`; these views only bind forms and call it. Ev
 
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import Http404, StreamingHttpResponse
+from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django.views.decorators.http import require_POST
@@ -23,13 +23,6 @@ HISTORY_PAGE_SIZE = 25
 SAMPLE_VALUES = 3
 EDITABLE = (ImportJob.Status.PENDING, ImportJob.Status.FAILED)
 FINISHED = (ImportJob.Status.DONE, ImportJob.Status.FAILED)
-
-
-def _job_or_404(access, job_id) -> ImportJob:
-    try:
-        return selectors.import_job_get(access=access, job_id=job_id)
-    except NotFound as exc:
-        raise Http404(exc.message) from None
 
 
 def _is_fragment(request) -> bool:
@@ -163,7 +156,7 @@ def _show_error(form: MappingForm, error: DomainError) -> None:
 
 @require_capability("contacts.edit")
 def mapping(request, job_id):
-    job = _job_or_404(request.access, job_id)
+    job = selectors.import_job_get(access=request.access, job_id=job_id)
     if job.status not in EDITABLE:
         return redirect("contacts:import-job", job.pk)
     if request.method != "POST":
@@ -186,7 +179,7 @@ def mapping(request, job_id):
 @require_POST
 def preview(request, job_id):
     """The preview fragment for the mapping as it stands in the form (saved on the job, which is still a draft)."""
-    job = _job_or_404(request.access, job_id)
+    job = selectors.import_job_get(access=request.access, job_id=job_id)
     if job.status not in EDITABLE:
         return render(request, "contacts/import/_preview.html",
                       _preview_context(job, error="This import has started; its mapping can no longer change."))
@@ -219,7 +212,7 @@ def _duration(job: ImportJob) -> str:
 @require_capability("contacts.view")
 def job(request, job_id):
     """Live progress while the import runs (the fragment polls itself every second), then the summary."""
-    job = _job_or_404(request.access, job_id)
+    job = selectors.import_job_get(access=request.access, job_id=job_id)
     if job.status == ImportJob.Status.PENDING and request.access.can("contacts.edit") and not _is_fragment(request):
         return redirect("contacts:import-mapping", job.pk)
     total = job.total_rows or 0
@@ -241,7 +234,7 @@ def job(request, job_id):
 
 @require_capability("contacts.view")
 def errors_csv(request, job_id):
-    job = _job_or_404(request.access, job_id)
+    job = selectors.import_job_get(access=request.access, job_id=job_id)
     response = StreamingHttpResponse(importing.import_errors_csv(job=job), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-errors.csv"'
     return response

@@ -8,13 +8,12 @@ rows into the rules JSON of `contacts.segments`, and the services validate it. A
 import re
 
 from django.contrib import messages
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from smsportal.accounts.decorators import forbidden, require_capability
-from smsportal.errors import DomainError, NotFound
+from smsportal.errors import DomainError
 
 from . import segments, selectors
 from .forms_import import field_choices, region_choices
@@ -43,13 +42,6 @@ LINE_TYPE_LABELS = {
 }
 _PREFIX = re.compile(r"^[a-z0-9_]{1,20}$")
 _MAX_ROWS = 50
-
-
-def _segment_or_404(access, segment_id):
-    try:
-        return selectors.segment_get(access=access, segment_id=segment_id)
-    except NotFound as exc:
-        raise Http404(exc.message) from None
 
 
 # --- Rows <-> rules ---------------------------------------------------------------------------------------
@@ -187,7 +179,7 @@ def segment_index(request):
 @require_capability("contacts.view")
 def segment_saved_count(request, segment_id):
     """The count of a saved segment, loaded lazily into the segments table."""
-    segment = _segment_or_404(request.access, segment_id)
+    segment = selectors.segment_get(access=request.access, segment_id=segment_id)
     try:
         count = segments.segment_count(request.access.account, segment.rules)
     except DomainError as exc:  # a list it names has since been deleted
@@ -266,7 +258,7 @@ def segment_new(request):
 
 @require_capability("contacts.view")
 def segment_detail(request, segment_id):
-    segment = _segment_or_404(request.access, segment_id)
+    segment = selectors.segment_get(access=request.access, segment_id=segment_id)
     if request.method == "POST":
         if not request.access.can("contacts.edit"):
             return forbidden(request, reason="capability", capability="contacts.edit")
@@ -282,7 +274,7 @@ def segment_detail(request, segment_id):
 @require_capability("contacts.edit")
 @require_POST
 def segment_delete(request, segment_id):
-    segment = _segment_or_404(request.access, segment_id)
+    segment = selectors.segment_get(access=request.access, segment_id=segment_id)
     name = segment.name
     segments.segment_delete(segment=segment)
     messages.success(request, f"Segment “{name}” deleted.")

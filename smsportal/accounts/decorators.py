@@ -3,7 +3,10 @@
 from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
+from django.http import Http404
 from django.shortcuts import render
+
+from smsportal.errors import NotFound
 
 from .workspace import request_access
 
@@ -30,7 +33,11 @@ def require_capability(capability: str):
             request.access = access
             if not access.can(capability):
                 return forbidden(request, reason="capability", capability=capability)
-            return view(request, *args, **kwargs)
+            try:
+                return view(request, *args, **kwargs)
+            except NotFound as exc:
+                # Selectors refuse ids outside the workspace; the browser sees the site's 404 page.
+                raise Http404(exc.message) from None
 
         wrapped.required_capability = capability
         return wrapped

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django.views.decorators.http import require_POST
 
-from smsportal.errors import DomainError, NotFound
+from smsportal.errors import DomainError
 
 from . import selectors, services
 from .decorators import forbidden, require_capability
@@ -28,7 +28,6 @@ from .forms import (
     TopUpForm,
     add_domain_error,
 )
-from .models import Account
 from .workspace import switch_workspace
 
 LEDGER_PAGE_SIZE = 50
@@ -44,20 +43,6 @@ def _shown_once(response):
     """A page carrying a freshly issued API key must not be kept by the browser or any proxy."""
     add_never_cache_headers(response)
     return response
-
-
-def _subaccount_or_404(access, subaccount_id) -> Account:
-    try:
-        return selectors.subaccount_get(access=access, subaccount_id=subaccount_id)
-    except NotFound as exc:
-        raise Http404(exc.message) from None
-
-
-def _member_or_404(account, member_id):
-    try:
-        return selectors.member_get(account=account, member_id=member_id)
-    except NotFound as exc:
-        raise Http404(exc.message) from None
 
 
 # --- Dashboard and workspace -----------------------------------------------------------------------
@@ -205,7 +190,7 @@ def _subaccount_page(request, subaccount, *, new_key=None, edit_form=None, membe
 
 @require_capability("subaccounts.manage")
 def subaccount_detail(request, subaccount_id):
-    subaccount = _subaccount_or_404(request.access, subaccount_id)
+    subaccount = selectors.subaccount_get(access=request.access, subaccount_id=subaccount_id)
     if request.method != "POST":
         return _subaccount_page(request, subaccount)
     form = SubaccountEditForm(request.POST)
@@ -225,7 +210,7 @@ def subaccount_detail(request, subaccount_id):
 @require_capability("subaccounts.manage")
 @require_POST
 def subaccount_rotate_key(request, subaccount_id):
-    subaccount = _subaccount_or_404(request.access, subaccount_id)
+    subaccount = selectors.subaccount_get(access=request.access, subaccount_id=subaccount_id)
     new_key = services.api_key_rotate(account=subaccount)
     return _subaccount_page(request, subaccount, new_key=new_key)
 
@@ -233,7 +218,7 @@ def subaccount_rotate_key(request, subaccount_id):
 @require_capability("subaccounts.manage")
 @require_POST
 def subaccount_transfer(request, subaccount_id):
-    subaccount = _subaccount_or_404(request.access, subaccount_id)
+    subaccount = selectors.subaccount_get(access=request.access, subaccount_id=subaccount_id)
     main = request.access.account
     form = CreditTransferForm(request.POST)
     if form.is_valid():
@@ -255,7 +240,7 @@ def subaccount_transfer(request, subaccount_id):
 @require_capability("subaccounts.manage")
 @require_POST
 def subaccount_status(request, subaccount_id):
-    subaccount = _subaccount_or_404(request.access, subaccount_id)
+    subaccount = selectors.subaccount_get(access=request.access, subaccount_id=subaccount_id)
     try:
         services.account_set_status(account=subaccount, status=request.POST.get("status", ""))
     except DomainError as exc:
@@ -286,7 +271,7 @@ def _member_add(request, account, *, rerender, done_url):
 
 
 def _member_set_role(request, account, member_id, *, rerender, done_url):
-    member = _member_or_404(account, member_id)
+    member = selectors.member_get(account=account, member_id=member_id)
     form = MemberRoleForm(request.POST, auto_id=f"id_member{member.pk}_%s")
     if form.is_valid():
         try:
@@ -300,7 +285,7 @@ def _member_set_role(request, account, member_id, *, rerender, done_url):
 
 
 def _member_remove(request, account, member_id, *, rerender, done_url):
-    member = _member_or_404(account, member_id)
+    member = selectors.member_get(account=account, member_id=member_id)
     try:
         services.member_remove(member=member)
     except DomainError as exc:
@@ -359,21 +344,21 @@ def _subaccount_members(request, subaccount):
 @require_capability("subaccounts.manage")
 @require_POST
 def subaccount_member_add(request, subaccount_id):
-    subaccount = _subaccount_or_404(request.access, subaccount_id)
+    subaccount = selectors.subaccount_get(access=request.access, subaccount_id=subaccount_id)
     return _member_add(request, subaccount, **_subaccount_members(request, subaccount))
 
 
 @require_capability("subaccounts.manage")
 @require_POST
 def subaccount_member_role(request, subaccount_id, member_id):
-    subaccount = _subaccount_or_404(request.access, subaccount_id)
+    subaccount = selectors.subaccount_get(access=request.access, subaccount_id=subaccount_id)
     return _member_set_role(request, subaccount, member_id, **_subaccount_members(request, subaccount))
 
 
 @require_capability("subaccounts.manage")
 @require_POST
 def subaccount_member_remove(request, subaccount_id, member_id):
-    subaccount = _subaccount_or_404(request.access, subaccount_id)
+    subaccount = selectors.subaccount_get(access=request.access, subaccount_id=subaccount_id)
     return _member_remove(request, subaccount, member_id, **_subaccount_members(request, subaccount))
 
 

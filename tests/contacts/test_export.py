@@ -23,12 +23,6 @@ def account(main_account):
 
 
 @pytest.fixture
-def admin_client(client, admin_user, account):
-    client.force_login(admin_user)
-    return client
-
-
-@pytest.fixture
 def book(account):
     services.custom_field_create(account=account, label="Note", type="text")
     vip = services.list_create(account=account, name="VIP Club")

@@ -27,19 +27,6 @@ def _data_dir(settings, tmp_path):
     settings.DATA_DIR = tmp_path
 
 
-@pytest.fixture
-def account(main_account):
-    main_account.default_region = "AU"
-    main_account.save(update_fields=["default_region"])
-    return main_account
-
-
-@pytest.fixture
-def admin_client(client, admin_user, account):
-    client.force_login(admin_user)
-    return client
-
-
 def csv_file(text=CSV, name="people.csv", encoding="utf-8"):
     return SimpleUploadedFile(name, text.encode(encoding), content_type="text/csv")
 

@@ -13,19 +13,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def account(main_account):
-    main_account.default_region = "AU"
-    main_account.save(update_fields=["default_region"])
-    return main_account
-
-
-@pytest.fixture
-def admin_client(client, admin_user, account):
-    client.force_login(admin_user)
-    return client
-
-
-@pytest.fixture
 def client_as(client, user_with_role, account):
     def login(role):
         client.force_login(user_with_role(role))
