@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from .models import Account, ApiKey, LedgerEntry, Member, User
+from .models import Account, ApiKey, LedgerEntry, Member, Rate, RateCard, User
 
 
 @admin.register(User)
@@ -64,3 +64,22 @@ class LedgerEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class RateInline(admin.TabularInline):
+    model = Rate
+    extra = 0
+
+
+@admin.register(RateCard)
+class RateCardAdmin(admin.ModelAdmin):
+    list_display = ["account", "fallback_rate", "updated_at"]
+    raw_id_fields = ["account"]
+    inlines = [RateInline]
+
+
+@admin.register(Rate)
+class RateAdmin(admin.ModelAdmin):
+    list_display = ["card", "country", "per_segment"]
+    list_filter = ["country"]
+    raw_id_fields = ["card"]

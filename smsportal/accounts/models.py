@@ -70,6 +70,8 @@ class Account(models.Model):
     access_users = models.BooleanField(default=True)
     access_settings = models.BooleanField(default=True)
     api_rate_limit = models.PositiveIntegerField(default=15, help_text="API requests per second")
+    # A subaccount pays its parent's rates plus this; set by the parent.
+    markup_percent = models.DecimalField(max_digits=6, decimal_places=2, default=Decimal("0"))
     # Kept in step with the ledger inside the same transaction; the CHECK makes overdraft impossible.
     balance = models.DecimalField(max_digits=14, decimal_places=4, default=Decimal("0"))
     created_at = models.DateTimeField(auto_now_add=True)
@@ -173,3 +175,50 @@ class LedgerEntry(models.Model):
 
     def __str__(self):
         return f"{self.kind} {self.amount} on {self.account_id}"
+
+
+class RateCard(models.Model):
+    """A main account's prices per SMS segment by destination country; its subaccounts use it with their markup."""
+
+    account = models.OneToOneField(Account, on_delete=models.CASCADE, related_name="rate_card")
+    # Price for countries without their own rate; empty means such messages are blocked as unroutable.
+    fallback_rate = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"Rate card of {self.account}"
+
+
+class Rate(models.Model):
+    card = models.ForeignKey(RateCard, on_delete=models.CASCADE, related_name="rates")
+    country = models.CharField(max_length=2)
+    per_segment = models.DecimalField(max_digits=10, decimal_places=4)
+
+    class Meta:
+        ordering = ["country"]
+        constraints = [
+            models.UniqueConstraint(fields=["card", "country"], name="rate_unique_country_per_card"),
+            models.CheckConstraint(condition=Q(per_segment__gte=0), name="rate_not_negative"),
+        ]
+
+    def __str__(self):
+        return f"{self.country} {self.per_segment}"
+
+
+# The card a new main account starts with: per-segment list prices of the kind aggregators quote, in USD.
+DEFAULT_RATES = {
+    "US": Decimal("0.0100"),
+    "CA": Decimal("0.0100"),
+    "GB": Decimal("0.0450"),
+    "IE": Decimal("0.0750"),
+    "AU": Decimal("0.0550"),
+    "NZ": Decimal("0.0900"),
+    "DE": Decimal("0.0950"),
+    "FR": Decimal("0.0850"),
+    "ES": Decimal("0.0800"),
+    "IT": Decimal("0.0850"),
+    "NL": Decimal("0.1000"),
+    "IN": Decimal("0.0060"),
+    "SG": Decimal("0.0500"),
+    "ZA": Decimal("0.0300"),
+}

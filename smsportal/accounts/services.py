@@ -19,7 +19,7 @@ from django.utils.text import slugify
 
 from smsportal.errors import DomainError, Forbidden, InsufficientCredit, NotFound
 
-from .models import Account, ApiKey, LedgerEntry, Member, Role, User
+from .models import DEFAULT_RATES, Account, ApiKey, LedgerEntry, Member, Rate, RateCard, Role, User
 
 API_USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@+-]{3,64}$")
 ACCESS_FLAGS = ("access_sms", "access_contacts", "access_reporting", "access_billing", "access_users", "access_settings")
@@ -110,7 +110,7 @@ def _clean_password(value: str, *, field: str = "password", user: User | None = 
     return value
 
 
-def _clean_rate(value) -> int:
+def _clean_api_rate_limit(value) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 1000:
         raise DomainError("api_rate_limit must be a whole number from 1 to 1000.", field="api_rate_limit")
     return value
@@ -197,7 +197,7 @@ def account_update(*, account: Account, data: dict) -> Account:
             data["phone_number"], region=changes.get("default_region", account.default_region)
         )
     if "api_rate_limit" in data:
-        changes["api_rate_limit"] = _clean_rate(data["api_rate_limit"])
+        changes["api_rate_limit"] = _clean_api_rate_limit(data["api_rate_limit"])
     for field, value in changes.items():
         setattr(account, field, value)
     if changes:
@@ -233,7 +233,7 @@ def subaccount_create(
         _clean_password(password, user=User(email=email))
     flags = {f: bool(v) for f, v in (flags or {}).items() if f in ACCESS_FLAGS}
     display_name = (name or "").strip() or " ".join(p for p in (first_name, last_name) if p).strip() or username
-    rate = parent.api_rate_limit if api_rate_limit is None else _clean_rate(api_rate_limit)
+    rate = parent.api_rate_limit if api_rate_limit is None else _clean_api_rate_limit(api_rate_limit)
     try:
         with transaction.atomic():
             account = Account.objects.create(
@@ -280,7 +280,7 @@ def subaccount_update(*, subaccount: Account, data: dict) -> Account:
     if "notes" in data:
         changes["notes"] = data["notes"] or ""
     if "api_rate_limit" in data:
-        changes["api_rate_limit"] = _clean_rate(data["api_rate_limit"])
+        changes["api_rate_limit"] = _clean_api_rate_limit(data["api_rate_limit"])
     for flag in ACCESS_FLAGS:
         if flag in data:
             changes[flag] = bool(data[flag])
@@ -486,3 +486,73 @@ def credit_refund(*, reservation_id: int) -> LedgerEntry:
             account_id=reservation.account_id, kind=LedgerEntry.Kind.REFUND, amount=-reservation.amount,
             reservation=reservation, reference=reservation.reference,
         )
+
+
+# --- Rate cards -----------------------------------------------------------------------------------
+
+
+def _main_account_for_rates(account: Account) -> Account:
+    if account.parent_id is not None:
+        raise Forbidden("A subaccount pays its main account's rates plus its markup; edit them there.")
+    return account
+
+
+def _clean_price(value, *, field: str) -> Decimal:
+    try:
+        rate = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise DomainError(f"{field} must be a number.", field=field) from None
+    if not rate.is_finite() or rate < 0 or rate > 1000:
+        raise DomainError(f"{field} must be from 0 to 1000.", field=field)
+    if rate != rate.quantize(MONEY_PLACES):
+        raise DomainError(f"{field} has more than 4 decimal places.", field=field)
+    return rate.quantize(MONEY_PLACES)
+
+
+def rate_card_ensure(*, account: Account) -> RateCard:
+    """The main account's rate card, created from the default rates the first time it is edited."""
+    account = _main_account_for_rates(account)
+    with transaction.atomic():
+        card, created = RateCard.objects.get_or_create(account=account)
+        if created:
+            Rate.objects.bulk_create(Rate(card=card, country=c, per_segment=r) for c, r in DEFAULT_RATES.items())
+    return card
+
+
+def rate_set(*, account: Account, country: str, per_segment) -> Rate:
+    country = _clean_region(country)
+    per_segment = _clean_price(per_segment, field="per_segment")
+    with transaction.atomic():
+        card = rate_card_ensure(account=account)
+        rate, _ = Rate.objects.update_or_create(card=card, country=country, defaults={"per_segment": per_segment})
+        RateCard.objects.filter(pk=card.pk).update(updated_at=timezone.now())
+    return rate
+
+
+def rate_remove(*, account: Account, country: str) -> None:
+    """Without its rate a country falls back to the card's fallback rate, or is unroutable."""
+    with transaction.atomic():
+        card = rate_card_ensure(account=account)
+        Rate.objects.filter(card=card, country=(country or "").upper()).delete()
+        RateCard.objects.filter(pk=card.pk).update(updated_at=timezone.now())
+
+
+def rate_card_set_fallback(*, account: Account, fallback_rate) -> RateCard:
+    card = rate_card_ensure(account=account)
+    card.fallback_rate = None if fallback_rate in (None, "") else _clean_price(fallback_rate, field="fallback_rate")
+    card.save(update_fields=["fallback_rate", "updated_at"])
+    return card
+
+
+def subaccount_set_markup(*, subaccount: Account, markup_percent) -> Account:
+    if subaccount.parent_id is None:
+        raise DomainError("Only a subaccount carries a markup on its main account's rates.", field="markup_percent")
+    try:
+        markup = Decimal(str(markup_percent))
+    except (InvalidOperation, ValueError):
+        raise DomainError("markup_percent must be a number.", field="markup_percent") from None
+    if not markup.is_finite() or not 0 <= markup <= 1000 or markup != markup.quantize(Decimal("0.01")):
+        raise DomainError("markup_percent must be from 0 to 1000 with at most 2 decimals.", field="markup_percent")
+    Account.objects.filter(pk=subaccount.pk).update(markup_percent=markup, updated_at=timezone.now())
+    subaccount.markup_percent = markup
+    return subaccount

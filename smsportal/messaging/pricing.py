@@ -98,22 +98,3 @@ def quote(card: RateCard, messages: Iterable[tuple[str, int]]) -> Quote:
             line.cost = line.rate * line.segments
             result.total += line.cost
     return result
-
-
-# A default card: public per-segment list prices of the kind aggregators quote, in USD. Admins edit theirs.
-DEFAULT_RATES_USD = {
-    "US": Decimal("0.0100"),
-    "CA": Decimal("0.0100"),
-    "GB": Decimal("0.0450"),
-    "IE": Decimal("0.0750"),
-    "AU": Decimal("0.0550"),
-    "NZ": Decimal("0.0900"),
-    "DE": Decimal("0.0950"),
-    "FR": Decimal("0.0850"),
-    "ES": Decimal("0.0800"),
-    "IT": Decimal("0.0850"),
-    "NL": Decimal("0.1000"),
-    "IN": Decimal("0.0060"),
-    "SG": Decimal("0.0500"),
-    "ZA": Decimal("0.0300"),
-}

@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smsportal.messaging.pricing import DEFAULT_RATES_USD, PricingError, RateCard, marked_up, quote
+from smsportal.accounts.models import DEFAULT_RATES
+from smsportal.messaging.pricing import PricingError, RateCard, marked_up, quote
 
 D = Decimal
 
@@ -56,11 +57,11 @@ def test_quote_groups_by_country_and_totals_exactly():
     assert result.total == D("0.2249")
 
 
-@given(st.lists(st.tuples(st.sampled_from(sorted(DEFAULT_RATES_USD) + ["XX"]), st.integers(0, 20)), max_size=200),
+@given(st.lists(st.tuples(st.sampled_from(sorted(DEFAULT_RATES) + ["XX"]), st.integers(0, 20)), max_size=200),
        st.decimals(min_value=0, max_value=300, places=2))
 def test_quote_total_is_the_sum_of_each_message_charged_alone(messages, markup):
     """What the preview shows is exactly what charging every message one by one adds up to."""
-    card = RateCard(rates=DEFAULT_RATES_USD, markup_percent=markup)
+    card = RateCard(rates=DEFAULT_RATES, markup_percent=markup)
     charged_one_by_one = sum(
         (card.cost(country=c, segments=s) or D(0) for c, s in messages), D(0)
     )
