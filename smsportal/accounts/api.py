@@ -1,7 +1,9 @@
 """/v3/account and /v3/subaccounts, shaped like ClickSend's `Account` and `Subaccount` models."""
 
+import phonenumbers
+from django.urls import re_path
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -9,6 +11,8 @@ from rest_framework.views import APIView
 
 from smsportal.api.pagination import ClickSendPagination
 from smsportal.api.fields import FlagField, KnownFieldsSerializer, StrictCharField, StrictIntegerField
+from smsportal.errors import DomainError, Forbidden, NotFound
+from smsportal.messaging.selectors import pricing_card_for
 
 from . import selectors, services
 from .models import Account
@@ -48,6 +52,7 @@ class SubaccountSerializer(serializers.Serializer):
     balance = serializers.SerializerMethodField()
     api_rate_limit = serializers.IntegerField()
     date_created = serializers.SerializerMethodField()
+    markup_percent = serializers.SerializerMethodField()
 
     def get_is_main(self, obj) -> int:
         return int(obj.parent_id is None)
@@ -57,6 +62,9 @@ class SubaccountSerializer(serializers.Serializer):
 
     def get_date_created(self, obj) -> int:
         return int(obj.created_at.timestamp())
+
+    def get_markup_percent(self, obj) -> str:
+        return f"{obj.markup_percent:.2f}"
 
 
 class SubaccountWithKeySerializer(SubaccountSerializer):
@@ -161,6 +169,21 @@ class AccountView(APIView):
         return Response(AccountSerializer(account).data)
 
 
+@extend_schema_field({"type": "string", "format": "decimal", "example": "0.0550"})
+class DecimalInputField(serializers.Field):
+    """A number on the wire, as a decimal string ("0.0550") or a JSON number; the services check its range."""
+
+    default_error_messages = {"invalid": "Must be a decimal string such as \"0.0550\" or a number."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, (str, int, float)):
+            self.fail("invalid")
+        return str(data).strip()
+
+    def to_representation(self, value):
+        return str(value)
+
+
 _CLICKSEND_ONLY = frozenset(
     {"user_id", "sms_deidentify_message", "access_smpp", "access_email", "access_voice", "access_fax",
      "access_post", "access_reseller", "access_global_sending", "access_mms", "hide_pricing", "share_campaigns"}
@@ -189,6 +212,8 @@ class SubaccountWriteSerializer(KnownFieldsSerializer):
 class SubaccountUpdateSerializer(SubaccountWriteSerializer):
     api_username = StrictCharField(required=False, max_length=64)
     password = None
+    # smsportal's own: what the subaccount pays over its main account's rates, in percent ("7.5" or 7.5).
+    markup_percent = DecimalInputField(required=False)
 
     def to_internal_value(self, data):
         if isinstance(data, dict) and "password" in data:
@@ -240,7 +265,10 @@ class SubaccountViewSet(viewsets.ViewSet):
         subaccount = self._get(request, subaccount_id)
         incoming = SubaccountUpdateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        subaccount = services.subaccount_update(subaccount=subaccount, data=dict(incoming.validated_data))
+        data = dict(incoming.validated_data)
+        if "markup_percent" in data and not request.auth.can("billing.manage"):
+            raise Forbidden("Changing a subaccount's markup needs billing access.", field="markup_percent")
+        subaccount = services.subaccount_update(subaccount=subaccount, data=data)
         return Response(SubaccountSerializer(subaccount).data)
 
     @extend_schema(responses=OpenApiTypes.BOOL, summary="Delete a subaccount")
@@ -261,3 +289,102 @@ class SubaccountViewSet(viewsets.ViewSet):
         response = Response({"api_key": raw_key})
         response.response_msg = "New API key generated; the old one no longer works. It is shown only this once."
         return response
+
+
+# --- /v3/rate-cards: smsportal's own extension (ClickSend has no rate-card API) -------------------------
+
+
+class RateSerializer(serializers.Serializer):
+    country = serializers.CharField()
+    per_segment = serializers.CharField(help_text="The main account's rate, 4 decimal places.")
+    effective_rate = serializers.CharField(help_text="What this account pays: per_segment plus its markup.")
+
+
+class RateCardSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    fallback_rate = serializers.CharField(allow_null=True, help_text="For countries without a rate; null blocks them.")
+    markup_percent = serializers.CharField()
+    rates = RateSerializer(many=True)
+
+
+class RateWriteSerializer(KnownFieldsSerializer):
+    per_segment = DecimalInputField()
+
+
+class RateCardWriteSerializer(KnownFieldsSerializer):
+    fallback_rate = DecimalInputField(allow_null=True)
+
+
+def rate_card_data(account: Account) -> dict:
+    card = pricing_card_for(account=account)
+    return {
+        "currency": account.currency,
+        "fallback_rate": None if card.fallback is None else money(card.fallback),
+        "markup_percent": f"{account.markup_percent:.2f}",
+        "rates": [
+            {"country": c, "per_segment": money(card.rates[c]), "effective_rate": money(card.rate_for(c))}
+            for c in sorted(card.rates)
+        ],
+    }
+
+
+def _main_account_only(account: Account) -> Account:
+    if account.parent_id is not None:
+        raise Forbidden("A subaccount pays its main account's rates plus its markup; only the main account edits them.")
+    return account
+
+
+class RateCardView(APIView):
+    capabilities = {"GET": "billing.view", "PUT": "billing.manage"}
+
+    @extend_schema(responses=RateCardSerializer, summary="View the rate card (smsportal extension)")
+    def get(self, request):
+        return Response(rate_card_data(request.auth.account))
+
+    @extend_schema(request=RateCardWriteSerializer, responses=RateCardSerializer,
+                   summary="Set the fallback rate (smsportal extension)")
+    def put(self, request):
+        account = _main_account_only(request.auth.account)
+        incoming = RateCardWriteSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        services.rate_card_set_fallback(account=account, fallback_rate=incoming.validated_data["fallback_rate"])
+        return Response(rate_card_data(account))
+
+
+class RateView(APIView):
+    capabilities = {"PUT": "billing.manage", "DELETE": "billing.manage"}
+
+    @staticmethod
+    def _country(country: str) -> str:
+        country = (country or "").strip().upper()
+        if country not in phonenumbers.SUPPORTED_REGIONS:
+            raise DomainError(f"{country!r} is not an ISO country code with phone numbering.", field="country")
+        return country
+
+    @extend_schema(request=RateWriteSerializer, responses=RateCardSerializer,
+                   summary="Add or change one country's rate (smsportal extension)")
+    def put(self, request, country):
+        account = _main_account_only(request.auth.account)
+        country = self._country(country)
+        incoming = RateWriteSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        services.rate_set(account=account, country=country, per_segment=incoming.validated_data["per_segment"])
+        return Response(rate_card_data(account))
+
+    @extend_schema(request=None, responses=RateCardSerializer,
+                   summary="Remove one country's rate (smsportal extension)")
+    def delete(self, request, country):
+        account = _main_account_only(request.auth.account)
+        country = self._country(country)
+        if country not in pricing_card_for(account=account).rates:
+            raise NotFound(f"The rate card has no rate for {country}.", field="country")
+        services.rate_remove(account=account, country=country)
+        response = Response(rate_card_data(account))
+        response.response_msg = f"Removed the rate for {country}; it now uses the fallback rate, if any."
+        return response
+
+
+rate_card_urlpatterns = [
+    re_path(r"^rate-cards/?$", RateCardView.as_view(), name="rate-card"),
+    re_path(r"^rate-cards/rates/(?P<country>[^/]+)/?$", RateView.as_view(), name="rate-card-rate"),
+]

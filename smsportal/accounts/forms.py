@@ -26,7 +26,7 @@ _FIELD_ALIASES = {"account_name": "name", "country": "default_region"}
 
 def add_domain_error(form: forms.Form, error: DomainError) -> None:
     """Show a service's refusal on the field it names, or above the form if the form has no such field."""
-    field = _FIELD_ALIASES.get(error.field, error.field)
+    field = error.field if error.field in form.fields else _FIELD_ALIASES.get(error.field, error.field)
     form.add_error(field if field in form.fields else None, error.message)
 
 
@@ -135,3 +135,32 @@ class CreditTransferForm(forms.Form):
 class TopUpForm(forms.Form):
     amount = forms.DecimalField(label="Amount", max_digits=14, decimal_places=4, min_value=Decimal("0.0001"))
     memo = forms.CharField(label="Memo", max_length=200, required=False)
+
+
+class RateForm(forms.Form):
+    """Add or change one country's per-segment rate on a main account's rate card."""
+
+    country = forms.CharField(
+        label="Country", max_length=2, min_length=2, help_text="Two-letter ISO code, e.g. US, GB, AU."
+    )
+    per_segment = forms.DecimalField(
+        label="Rate per segment", max_digits=10, decimal_places=4, min_value=Decimal("0"), max_value=Decimal("1000")
+    )
+
+
+class FallbackRateForm(forms.Form):
+    fallback_rate = forms.DecimalField(
+        label="Fallback rate per segment",
+        required=False,
+        max_digits=10,
+        decimal_places=4,
+        min_value=Decimal("0"),
+        max_value=Decimal("1000"),
+        help_text="For countries without their own rate. Leave blank to block them as unroutable.",
+    )
+
+
+class MarkupForm(forms.Form):
+    markup_percent = forms.DecimalField(
+        label="Markup (%)", max_digits=6, decimal_places=2, min_value=Decimal("0"), max_value=Decimal("1000")
+    )

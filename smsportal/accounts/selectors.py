@@ -6,7 +6,7 @@ from django.db.models import Count, QuerySet
 
 from smsportal.errors import NotFound
 
-from .models import Account, ApiKey, LedgerEntry, Member, Role, User
+from .models import Account, ApiKey, LedgerEntry, Member, RateCard, Role, User
 from .permissions import Access
 from .services import api_key_digest
 
@@ -117,3 +117,8 @@ def api_key_active(*, account: Account) -> ApiKey | None:
 def subaccount_overview(*, access: Access) -> QuerySet[Account]:
     """The subaccount list page's rows: each subaccount with its member count, in one query."""
     return subaccount_list(access=access).annotate(member_count=Count("members"))
+
+
+def rate_card_edited(*, account: Account) -> bool:
+    """Whether the main account behind `account` has its own card yet (else it prices with the defaults)."""
+    return RateCard.objects.filter(account_id=account.parent_id or account.pk).exists()

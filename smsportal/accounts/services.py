@@ -281,6 +281,8 @@ def subaccount_update(*, subaccount: Account, data: dict) -> Account:
         changes["notes"] = data["notes"] or ""
     if "api_rate_limit" in data:
         changes["api_rate_limit"] = _clean_api_rate_limit(data["api_rate_limit"])
+    if "markup_percent" in data:
+        changes["markup_percent"] = _clean_markup(subaccount, data["markup_percent"])
     for flag in ACCESS_FLAGS:
         if flag in data:
             changes[flag] = bool(data[flag])
@@ -538,13 +540,15 @@ def rate_remove(*, account: Account, country: str) -> None:
 
 
 def rate_card_set_fallback(*, account: Account, fallback_rate) -> RateCard:
-    card = rate_card_ensure(account=account)
-    card.fallback_rate = None if fallback_rate in (None, "") else _clean_price(fallback_rate, field="fallback_rate")
-    card.save(update_fields=["fallback_rate", "updated_at"])
+    fallback = None if fallback_rate in (None, "") else _clean_price(fallback_rate, field="fallback_rate")
+    with transaction.atomic():
+        card = rate_card_ensure(account=account)
+        card.fallback_rate = fallback
+        card.save(update_fields=["fallback_rate", "updated_at"])
     return card
 
 
-def subaccount_set_markup(*, subaccount: Account, markup_percent) -> Account:
+def _clean_markup(subaccount: Account, markup_percent) -> Decimal:
     if subaccount.parent_id is None:
         raise DomainError("Only a subaccount carries a markup on its main account's rates.", field="markup_percent")
     try:
@@ -553,6 +557,8 @@ def subaccount_set_markup(*, subaccount: Account, markup_percent) -> Account:
         raise DomainError("markup_percent must be a number.", field="markup_percent") from None
     if not markup.is_finite() or not 0 <= markup <= 1000 or markup != markup.quantize(Decimal("0.01")):
         raise DomainError("markup_percent must be from 0 to 1000 with at most 2 decimals.", field="markup_percent")
-    Account.objects.filter(pk=subaccount.pk).update(markup_percent=markup, updated_at=timezone.now())
-    subaccount.markup_percent = markup
-    return subaccount
+    return markup
+
+
+def subaccount_set_markup(*, subaccount: Account, markup_percent) -> Account:
+    return subaccount_update(subaccount=subaccount, data={"markup_percent": markup_percent})

@@ -32,4 +32,9 @@ urlpatterns = [
         views.subaccount_member_remove,
         name="settings-subaccount-member-remove",
     ),
+    path("settings/rates/", views.rates, name="settings-rates"),
+    path("settings/rates/set/", views.rates_set, name="settings-rates-set"),
+    path("settings/rates/fallback/", views.rates_fallback, name="settings-rates-fallback"),
+    path("settings/rates/<str:country>/remove/", views.rates_remove, name="settings-rates-remove"),
+    path("settings/rates/subaccounts/<int:subaccount_id>/markup/", views.rates_markup, name="settings-rates-markup"),
 ]

@@ -14,6 +14,8 @@ from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django.views.decorators.http import require_POST
 
 from smsportal.errors import DomainError
+from smsportal.messaging.pricing import marked_up
+from smsportal.messaging.selectors import pricing_card_for
 
 from . import selectors, services
 from .decorators import forbidden, require_capability
@@ -21,8 +23,11 @@ from .forms import (
     AccountProfileForm,
     CreditTransferForm,
     EmailLoginForm,
+    FallbackRateForm,
+    MarkupForm,
     MemberAddForm,
     MemberRoleForm,
+    RateForm,
     SubaccountCreateForm,
     SubaccountEditForm,
     TopUpForm,
@@ -415,3 +420,149 @@ def billing_top_up(request):
             messages.success(request, f"Added {data['amount']:,.2f} {request.access.account.currency} of credit.")
             return redirect("settings-billing")
     return _billing_page(request, top_up_form=form)
+
+
+# --- Rates ------------------------------------------------------------------------------------------
+
+# Names for the countries of the default card; any other country shows its ISO code alone.
+COUNTRY_NAMES = {
+    "AU": "Australia",
+    "CA": "Canada",
+    "DE": "Germany",
+    "ES": "Spain",
+    "FR": "France",
+    "GB": "United Kingdom",
+    "IE": "Ireland",
+    "IN": "India",
+    "IT": "Italy",
+    "NL": "Netherlands",
+    "NZ": "New Zealand",
+    "SG": "Singapore",
+    "US": "United States",
+    "ZA": "South Africa",
+}
+
+
+def _markup_rows(request, *, failed: tuple | None = None) -> list[dict]:
+    """Each subaccount with its own markup form; `failed` is (subaccount_id, bound form) to show its error."""
+    rows = []
+    for sub in selectors.subaccount_list(access=request.access):
+        form = failed[1] if failed and failed[0] == sub.pk else None
+        if form is None:
+            form = MarkupForm(initial={"markup_percent": sub.markup_percent}, auto_id=f"id_sub{sub.pk}_%s")
+        rows.append({"subaccount": sub, "form": form, "url": reverse("settings-rates-markup", args=[sub.pk])})
+    return rows
+
+
+def _rates_page(request, *, rate_form=None, fallback_form=None, failed_markup=None, status=200):
+    account = request.access.account
+    card = pricing_card_for(account=account)
+    rows = [
+        {
+            "country": country,
+            "name": COUNTRY_NAMES.get(country, ""),
+            "per_segment": card.rates[country],
+            "effective": card.rate_for(country),
+        }
+        for country in sorted(card.rates)
+    ]
+    context = {
+        "is_main": account.is_main,
+        "is_default": not selectors.rate_card_edited(account=request.access.account),
+        "rows": rows,
+        "fallback_rate": card.fallback,
+        "effective_fallback": None if card.fallback is None else marked_up(card.fallback, card.markup_percent),
+        "markup_percent": account.markup_percent,
+        "can_edit": account.is_main and request.access.can("billing.manage"),
+    }
+    if account.is_main:
+        context.update(
+            rate_form=rate_form or RateForm(),
+            fallback_form=fallback_form or FallbackRateForm(initial={"fallback_rate": card.fallback}),
+            markup_rows=_markup_rows(request, failed=failed_markup),
+        )
+    return render(request, "settings/rates.html", context, status=status)
+
+
+def _rates_edit_refused(request):
+    """Rates belong to the main account: a subaccount's workspace only reads them."""
+    if request.access.account.is_main:
+        return None
+    return forbidden(request, reason="subaccount_rates")
+
+
+@require_capability("billing.view")
+def rates(request):
+    return _rates_page(request)
+
+
+@require_capability("billing.manage")
+@require_POST
+def rates_set(request):
+    if (refused := _rates_edit_refused(request)) is not None:
+        return refused
+    form = RateForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            rate = services.rate_set(account=request.access.account, country=data["country"],
+                                     per_segment=data["per_segment"])
+        except DomainError as exc:
+            add_domain_error(form, exc)
+        else:
+            messages.success(request, f"{rate.country} now costs {rate.per_segment} {request.access.account.currency} "
+                                      "per segment.")
+            return redirect("settings-rates")
+    return _rates_page(request, rate_form=form)
+
+
+@require_capability("billing.manage")
+@require_POST
+def rates_remove(request, country):
+    if (refused := _rates_edit_refused(request)) is not None:
+        return refused
+    country = country.upper()
+    if country not in pricing_card_for(account=request.access.account).rates:
+        raise Http404(f"The rate card has no rate for {country}.")
+    services.rate_remove(account=request.access.account, country=country)
+    messages.success(request, f"Removed the rate for {country}.")
+    return redirect("settings-rates")
+
+
+@require_capability("billing.manage")
+@require_POST
+def rates_fallback(request):
+    if (refused := _rates_edit_refused(request)) is not None:
+        return refused
+    form = FallbackRateForm(request.POST)
+    if form.is_valid():
+        fallback = form.cleaned_data["fallback_rate"]
+        try:
+            services.rate_card_set_fallback(account=request.access.account, fallback_rate=fallback)
+        except DomainError as exc:
+            add_domain_error(form, exc)
+        else:
+            if fallback is None:
+                messages.success(request, "Countries without a rate are now blocked as unroutable.")
+            else:
+                messages.success(request, f"Countries without a rate now cost {fallback} per segment.")
+            return redirect("settings-rates")
+    return _rates_page(request, fallback_form=form)
+
+
+@require_capability("billing.manage")
+@require_POST
+def rates_markup(request, subaccount_id):
+    if (refused := _rates_edit_refused(request)) is not None:
+        return refused
+    subaccount = selectors.subaccount_get(access=request.access, subaccount_id=subaccount_id)
+    form = MarkupForm(request.POST, auto_id=f"id_sub{subaccount.pk}_%s")
+    if form.is_valid():
+        try:
+            services.subaccount_set_markup(subaccount=subaccount, markup_percent=form.cleaned_data["markup_percent"])
+        except DomainError as exc:
+            add_domain_error(form, exc)
+        else:
+            messages.success(request, f"{subaccount.name} now pays {subaccount.markup_percent}% over your rates.")
+            return redirect(reverse("settings-rates") + "#markups")
+    return _rates_page(request, failed_markup=(subaccount.pk, form))

@@ -13,7 +13,7 @@ from contacts.api import (
     ListImportView,
     SegmentViewSet,
 )
-from smsportal.accounts.api import AccountView, SubaccountViewSet
+from smsportal.accounts.api import AccountView, SubaccountViewSet, rate_card_urlpatterns
 
 from .permissions import Public
 
@@ -42,5 +42,6 @@ urlpatterns = [
     re_path(r"^search/contacts-lists/?$", ContactsListsSearchView.as_view(), name="search-contacts-lists"),
     path("schema/", SpectacularAPIView.as_view(**public), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", **public), name="docs"),
+    path("", include(rate_card_urlpatterns)),
     path("", include(router.urls)),
 ]

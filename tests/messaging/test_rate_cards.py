@@ -59,3 +59,18 @@ def test_subaccounts_cannot_edit_rates_and_main_accounts_carry_no_markup(main_ac
         with pytest.raises(DomainError) as err:
             services.subaccount_set_markup(subaccount=sub, markup_percent=bad)
         assert err.value.field == "markup_percent"
+
+
+def test_a_refused_fallback_leaves_no_card_behind(main_account):
+    with pytest.raises(DomainError) as err:
+        services.rate_card_set_fallback(account=main_account, fallback_rate="-1")
+    assert err.value.field == "fallback_rate"
+    assert not RateCard.objects.exists()
+
+
+def test_markup_and_other_changes_are_saved_together_or_not_at_all(main_account):
+    sub = SubaccountFactory(parent=main_account, notes="before")
+    with pytest.raises(DomainError):
+        services.subaccount_update(subaccount=sub, data={"notes": "after", "markup_percent": "-3"})
+    sub.refresh_from_db()
+    assert (sub.notes, sub.markup_percent) == ("before", 0)
