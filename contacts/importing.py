@@ -24,7 +24,6 @@ import csv
 import io
 import json
 import logging
-import multiprocessing
 import os
 import re
 import uuid
@@ -32,6 +31,7 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
+import billiard
 import phonenumbers
 from django.conf import settings
 from django.db import connection, transaction
@@ -479,7 +479,8 @@ def _processed(job: ImportJob, spec: _Spec, as_copy: bool):
         for chunk in _chunks(records, CHUNK_ROWS):
             yield len(chunk), _process_chunk(spec, as_copy, chunk)
         return
-    pool = multiprocessing.get_context("fork").Pool(workers, initializer=_worker_init, initargs=(spec, as_copy))
+    # billiard, Celery's multiprocessing: the stdlib refuses to start a pool inside a Celery (daemonic) worker.
+    pool = billiard.get_context("fork").Pool(workers, initializer=_worker_init, initargs=(spec, as_copy))
     try:
         pending = deque()
         for chunk in _chunks(records, CHUNK_ROWS):

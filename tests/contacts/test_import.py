@@ -469,3 +469,32 @@ def test_start_enqueues_after_commit_and_the_task_runs_the_import(account, djang
     with pytest.raises(DomainError):
         import_start(job=ImportJob.objects.get(pk=job.pk))
     assert contact_import_run(999_999) == {"job_id": 999_999, "status": "missing"}
+
+
+def _run_in_child(job_id):
+    from django.db import connections
+
+    import_run(job_id=job_id)
+    connections.close_all()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_parallel_import_runs_inside_a_daemonic_worker_process(monkeypatch):
+    """Celery's prefork children are daemonic, and the stdlib refuses them a process pool: this once failed every
+    import of 20,000+ rows under a real worker while tests that called import_run directly passed."""
+    import multiprocessing
+
+    from django.db import connections
+
+    monkeypatch.setattr(importing, "PARALLEL_MIN_ROWS", 10)  # take the pooled path with a small file
+    account = AccountFactory(default_region="AU")
+    body = "phone\n" + "".join(f"04123{i:05d}\n" for i in range(200))
+    job = import_upload(account=account, file=io.BytesIO(body.encode()), file_name="big.csv")
+    job = import_configure(job=job, mapping=job.mapping, default_country="AU")
+    connections.close_all()  # the forked child opens its own connection
+    child = multiprocessing.get_context("fork").Process(target=_run_in_child, args=(job.pk,), daemon=True)
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    job.refresh_from_db()
+    assert (job.status, job.error, job.created_count) == (ImportJob.Status.DONE, "", 200)
