@@ -8,11 +8,16 @@ from smsportal.errors import NotFound
 from .models import Contact, ContactList, CustomField, ImportJob, Segment
 
 
-def _pk(value, what: str, field: str) -> int:
+def _one(queryset: QuerySet, value, *, field: str, message: str):
+    """The row with id `value` in `queryset` (already scoped), or NotFound: a malformed id and another
+    workspace's id answer alike."""
     try:
-        return int(value)
+        row = queryset.filter(pk=int(value)).first()
     except (TypeError, ValueError):
-        raise NotFound(f"No {what} with id {value}.", field=field) from None
+        row = None
+    if row is None:
+        raise NotFound(message, field=field)
+    return row
 
 
 def contact_queryset(*, access: Access) -> QuerySet[Contact]:
@@ -20,10 +25,8 @@ def contact_queryset(*, access: Access) -> QuerySet[Contact]:
 
 
 def contact_get(*, access: Access, contact_id) -> Contact:
-    contact = contact_queryset(access=access).filter(pk=_pk(contact_id, "contact", "contact_id")).first()
-    if contact is None:
-        raise NotFound(f"No contact with id {contact_id}.", field="contact_id")
-    return contact
+    return _one(contact_queryset(access=access), contact_id, field="contact_id",
+                message=f"No contact with id {contact_id}.")
 
 
 def list_queryset(*, access: Access) -> QuerySet[ContactList]:
@@ -31,10 +34,7 @@ def list_queryset(*, access: Access) -> QuerySet[ContactList]:
 
 
 def list_get(*, access: Access, list_id) -> ContactList:
-    contact_list = list_queryset(access=access).filter(pk=_pk(list_id, "list", "list_id")).first()
-    if contact_list is None:
-        raise NotFound(f"No list with id {list_id}.", field="list_id")
-    return contact_list
+    return _one(list_queryset(access=access), list_id, field="list_id", message=f"No list with id {list_id}.")
 
 
 def list_contacts(*, contact_list: ContactList) -> QuerySet[Contact]:
@@ -42,10 +42,8 @@ def list_contacts(*, contact_list: ContactList) -> QuerySet[Contact]:
 
 
 def list_contact_get(*, contact_list: ContactList, contact_id) -> Contact:
-    contact = list_contacts(contact_list=contact_list).filter(pk=_pk(contact_id, "contact", "contact_id")).first()
-    if contact is None:
-        raise NotFound(f"No contact {contact_id} in list {contact_list.pk}.", field="contact_id")
-    return contact
+    return _one(list_contacts(contact_list=contact_list), contact_id, field="contact_id",
+                message=f"No contact {contact_id} in list {contact_list.pk}.")
 
 
 def custom_field_queryset(*, access: Access) -> QuerySet[CustomField]:
@@ -57,14 +55,13 @@ def segment_queryset(*, access: Access) -> QuerySet[Segment]:
 
 
 def segment_get(*, access: Access, segment_id) -> Segment:
-    segment = segment_queryset(access=access).filter(pk=_pk(segment_id, "segment", "segment_id")).first()
-    if segment is None:
-        raise NotFound(f"No segment with id {segment_id}.", field="segment_id")
-    return segment
+    return _one(segment_queryset(access=access), segment_id, field="segment_id",
+                message=f"No segment with id {segment_id}.")
+
+
+def import_job_queryset(*, access: Access) -> QuerySet[ImportJob]:
+    return ImportJob.objects.filter(account=access.account).select_related("contact_list", "created_by")
 
 
 def import_job_get(*, access: Access, job_id) -> ImportJob:
-    job = ImportJob.objects.filter(account=access.account, pk=_pk(job_id, "import job", "id")).first()
-    if job is None:
-        raise NotFound(f"No import job with id {job_id}.", field="id")
-    return job
+    return _one(import_job_queryset(access=access), job_id, field="id", message=f"No import job with id {job_id}.")

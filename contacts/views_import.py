@@ -45,7 +45,7 @@ def upload(request):
             add_domain_error(form, exc)
         else:
             return redirect("contacts:import-mapping", job.pk)
-    recent = request.access.account.import_jobs.select_related("contact_list")[:5]
+    recent = selectors.import_job_queryset(access=request.access)[:5]
     return render(request, "contacts/import/upload.html", {
         "form": form, "max_upload": MAX_UPLOAD_LABEL, "recent": recent,
     }, status=400 if form.errors else 200)
@@ -242,7 +242,7 @@ def errors_csv(request, job_id):
 
 @require_capability("contacts.view")
 def history(request):
-    jobs = request.access.account.import_jobs.select_related("contact_list", "created_by")
+    jobs = selectors.import_job_queryset(access=request.access)
     page = Paginator(jobs, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "contacts/import/history.html", {
         "page": page, "can_edit": request.access.can("contacts.edit"),
