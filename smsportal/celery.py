@@ -10,4 +10,5 @@ app.autodiscover_tasks()
 app.conf.imports = ("smsportal.health",)
 app.conf.beat_schedule = {
     "worker-heartbeat": {"task": "smsportal.health.worker_heartbeat", "schedule": 10.0},
+    "messaging-tick": {"task": "messaging.tick", "schedule": 2.0},
 }

@@ -38,8 +38,8 @@ elif not SECRET_KEY:
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-# Public base URL, used where a full URL must be shown or signed (webhooks, pagination links behind a proxy).
-PUBLIC_URL = env.str("PUBLIC_URL", default="")
+# Public base URL, used where a full URL must be shown or signed: gateways' webhook URLs and Twilio's signatures.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="").rstrip("/") or f"http://127.0.0.1:{env.int('PORT', default=8000)}"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -148,6 +148,24 @@ else:
 CACHES["default"]["KEY_PREFIX"] = env.str("CACHE_KEY_PREFIX", default="smsportal")
 
 API_DEFAULT_RATE_LIMIT = env.int("API_DEFAULT_RATE_LIMIT", default=15)
+
+# --- The SMS engine ---------------------------------------------------------------------------------
+SMS_GATEWAYS = [
+    "smsportal.messaging.gateways.sandbox.SandboxGateway",
+    "smsportal.messaging.gateways.twilio.TwilioGateway",
+    "smsportal.messaging.gateways.clicksend.ClickSendGateway",
+    "smsportal.messaging.gateways.http.HttpGateway",
+]
+SANDBOX_DLR_DELAY = env.float("SANDBOX_DLR_DELAY", default=2.0)  # seconds before the sandbox reports delivery
+SMS_MAX_ATTEMPTS = env.int("SMS_MAX_ATTEMPTS", default=5)  # submissions before a temporary error becomes `failed`
+SMS_RETRY_BASE = env.float("SMS_RETRY_BASE", default=2.0)  # seconds; backoff is base × 2^(attempt-1), with jitter
+SMS_RETRY_MAX = env.float("SMS_RETRY_MAX", default=300.0)
+# A claim on messages being submitted; past it, a sweep treats the batch as interrupted (its worker died).
+SMS_SENDING_LEASE = env.float("SMS_SENDING_LEASE", default=300.0)
+SMS_DISPATCH_BATCH = env.int("SMS_DISPATCH_BATCH", default=500)  # messages claimed per dispatch task
+# Temporary failures in a row after which routing skips a connection, and for how long.
+GATEWAY_FAILOVER_THRESHOLD = env.int("GATEWAY_FAILOVER_THRESHOLD", default=5)
+GATEWAY_FAILOVER_COOLDOWN = env.float("GATEWAY_FAILOVER_COOLDOWN", default=60.0)
 CONTACT_IMPORT_URL_HOSTS = env.list("CONTACT_IMPORT_URL_HOSTS", default=[])  # hosts /v3 imports may fetch a file_url from
 
 # --- Auth and sessions -----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ urlpatterns = [
     path("campaigns/", include("campaigns.urls")),
     path("inbox/", include("inbox.urls")),
     path("reports/", include("campaigns.report_urls")),
+    path("", include("smsportal.messaging.urls")),
     path("", include("smsportal.accounts.urls")),
 ]
 

@@ -155,10 +155,13 @@ class LedgerEntry(models.Model):
     counterparty = models.ForeignKey(
         Account, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="Other side of a transfer"
     )
-    # A settle or refund closes the reserve it points at; the unique constraint makes that happen once.
+    # A settle or refund resolves `covers` of the reserve it points at: spent (settle) or given back (refund).
+    # A reservation for many messages is resolved in parts as they reach the carrier or fail; the parts never
+    # exceed what was held (checked under the reservation's row lock).
     reservation = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="closures"
     )
+    covers = models.DecimalField(max_digits=14, decimal_places=4, default=0)
     reference = models.CharField(max_length=100, blank=True)
     memo = models.CharField(max_length=200, blank=True)
     created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -167,11 +170,6 @@ class LedgerEntry(models.Model):
     class Meta:
         ordering = ["-id"]
         indexes = [models.Index(fields=["account", "-id"])]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["reservation"], condition=Q(reservation__isnull=False), name="ledger_reservation_closed_once"
-            ),
-        ]
 
     def __str__(self):
         return f"{self.kind} {self.amount} on {self.account_id}"

@@ -14,6 +14,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -376,6 +377,7 @@ def _ledger_apply(
     amount: Decimal,
     counterparty: Account | None = None,
     reservation: LedgerEntry | None = None,
+    covers: Decimal = Decimal(0),
     reference: str = "",
     memo: str = "",
     by: User | None = None,
@@ -400,6 +402,7 @@ def _ledger_apply(
         balance_after=new_balance,
         counterparty=counterparty,
         reservation=reservation,
+        covers=covers,
         reference=reference[:100],
         memo=memo[:200],
         created_by=by if by is not None and by.is_authenticated else None,
@@ -443,51 +446,81 @@ def credit_reserve(*, account_id: int, amount, reference: str = "") -> LedgerEnt
         return _ledger_apply(account_id=account_id, kind=LedgerEntry.Kind.RESERVE, amount=-amount, reference=reference)
 
 
-def _open_reservation(reservation_id: int) -> LedgerEntry:
+def _open_reservation(reservation_id: int) -> tuple[LedgerEntry, Decimal]:
+    """The reservation, locked so its parts are resolved one at a time, and how much of it is still held."""
     reservation = (
         LedgerEntry.objects.select_for_update().filter(pk=reservation_id, kind=LedgerEntry.Kind.RESERVE).first()
     )
     if reservation is None:
         raise NotFound(f"No reservation {reservation_id}.", field="reservation_id")
-    return reservation
+    resolved = reservation.closures.aggregate(total=Sum("covers"))["total"] or Decimal(0)
+    return reservation, -reservation.amount - resolved
 
 
-def _closure_of(reservation: LedgerEntry, *, kind: str) -> LedgerEntry | None:
-    """The entry that already closed this reservation, if it closed it the same way; a different way is an error."""
-    closure = reservation.closures.first()
-    if closure is not None and closure.kind != kind:
-        raise DomainError(f"Reservation {reservation.pk} was already closed by a {closure.kind}.", field="reservation_id")
+def _finished_closure(reservation: LedgerEntry, *, kind: str) -> LedgerEntry:
+    """For a reservation already fully resolved: the last entry of `kind` (a repeat call), or an error."""
+    closure = reservation.closures.filter(kind=kind).order_by("-id").first()
+    if closure is None:
+        raise DomainError(f"Reservation {reservation.pk} was already closed otherwise.", field="reservation_id")
     return closure
 
 
 def credit_settle(*, reservation_id: int, actual_amount=None) -> LedgerEntry:
-    """Close a reservation as spent. If less was spent than held, the difference goes back. Idempotent."""
+    """Close what is left of a reservation as spent; if less was spent, the difference goes back. Idempotent."""
     with transaction.atomic():
-        reservation = _open_reservation(reservation_id)
-        existing = _closure_of(reservation, kind=LedgerEntry.Kind.SETTLE)
-        if existing is not None:
-            return existing
-        held = -reservation.amount
+        reservation, held = _open_reservation(reservation_id)
+        if held == 0:
+            return _finished_closure(reservation, kind=LedgerEntry.Kind.SETTLE)
         spent = held if actual_amount is None else Decimal(str(actual_amount)).quantize(MONEY_PLACES)
         if spent < 0 or spent > held:
             raise DomainError(f"actual_amount must be between 0 and the {held} held.", field="actual_amount")
         return _ledger_apply(
-            account_id=reservation.account_id, kind=LedgerEntry.Kind.SETTLE, amount=held - spent,
+            account_id=reservation.account_id, kind=LedgerEntry.Kind.SETTLE, amount=held - spent, covers=held,
             reservation=reservation, reference=reservation.reference,
         )
 
 
 def credit_refund(*, reservation_id: int) -> LedgerEntry:
-    """Close a reservation as not spent: all of it goes back. Idempotent."""
+    """Close what is left of a reservation as not spent: all of it goes back. Idempotent."""
     with transaction.atomic():
-        reservation = _open_reservation(reservation_id)
-        existing = _closure_of(reservation, kind=LedgerEntry.Kind.REFUND)
-        if existing is not None:
-            return existing
+        reservation, held = _open_reservation(reservation_id)
+        if held == 0:
+            return _finished_closure(reservation, kind=LedgerEntry.Kind.REFUND)
         return _ledger_apply(
-            account_id=reservation.account_id, kind=LedgerEntry.Kind.REFUND, amount=-reservation.amount,
+            account_id=reservation.account_id, kind=LedgerEntry.Kind.REFUND, amount=held, covers=held,
             reservation=reservation, reference=reservation.reference,
         )
+
+
+def credit_release(*, reservation_id: int, spent=0, refunded=0, reference: str = "") -> list[LedgerEntry]:
+    """Resolve part of a reservation: `spent` is settled (kept), `refunded` goes back to the balance.
+
+    The dispatcher calls this once per batch with the sums of the messages that reached the carrier or
+    failed; it is made once-only by the messages' guarded status moves in the same transaction.
+    """
+    spent, refunded = Decimal(str(spent)), Decimal(str(refunded))
+    if spent < 0 or refunded < 0:
+        raise DomainError("Amounts to release must be zero or more.", field="amount")
+    with transaction.atomic():
+        reservation, held = _open_reservation(reservation_id)
+        if spent + refunded > held:
+            raise DomainError(
+                f"Reservation {reservation_id} holds {held}, less than the {spent + refunded} to release.",
+                field="reservation_id",
+            )
+        entries = []
+        reference = reference or reservation.reference
+        if spent:
+            entries.append(_ledger_apply(
+                account_id=reservation.account_id, kind=LedgerEntry.Kind.SETTLE, amount=Decimal(0), covers=spent,
+                reservation=reservation, reference=reference,
+            ))
+        if refunded:
+            entries.append(_ledger_apply(
+                account_id=reservation.account_id, kind=LedgerEntry.Kind.REFUND, amount=refunded, covers=refunded,
+                reservation=reservation, reference=reference,
+            ))
+    return entries
 
 
 # --- Rate cards -----------------------------------------------------------------------------------

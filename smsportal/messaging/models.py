@@ -1,1 +1,172 @@
+import secrets
 
+from django.db import models
+from django.db.models import Q
+
+from smsportal.accounts.models import Account, LedgerEntry
+
+from . import encoding, statuses
+
+
+def _webhook_secret() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class GatewayConnection(models.Model):
+    """One upstream a workspace sends through. Routing tries enabled connections by `priority`, lowest first."""
+
+    class Kind(models.TextChoices):
+        SANDBOX = "sandbox", "Sandbox"
+        TWILIO = "twilio", "Twilio"
+        CLICKSEND = "clicksend", "ClickSend"
+        HTTP = "http", "HTTP (JSON)"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="gateway_connections")
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    config = models.JSONField(default=dict, blank=True)
+    credentials = models.JSONField(default=dict, blank=True)  # never shown back in full
+    countries = models.JSONField(default=list, blank=True)  # ISO codes it serves; empty: every country
+    priority = models.PositiveIntegerField(default=100)
+    cap_segments_per_second = models.PositiveIntegerField(null=True, blank=True)  # None: no cap
+    enabled = models.BooleanField(default=True)
+    webhook_secret = models.CharField(max_length=64, default=_webhook_secret, unique=True)
+    # Failover: temporary failures in a row, and when routing may try the connection again after too many.
+    failure_streak = models.PositiveIntegerField(default=0)
+    skipped_until = models.DateTimeField(null=True, blank=True)
+    # The database-backed throughput limiter's theoretical arrival time (Unix seconds), when Redis is absent.
+    throttle_tat = models.FloatField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["priority", "id"]
+
+    def __str__(self):
+        return f"{self.name} ({self.kind})"
+
+    def serves(self, country: str) -> bool:
+        return not self.countries or country in self.countries
+
+
+class Message(models.Model):
+    """One outbound SMS to one number, from acceptance to its final delivery report."""
+
+    class Encoding(models.TextChoices):
+        GSM_7 = encoding.GSM_7
+        UCS_2 = encoding.UCS_2
+
+    class Source(models.TextChoices):
+        API = "api"
+        UI = "ui"
+        CAMPAIGN = "campaign"
+        INBOX = "inbox"
+
+    STATUS_CHOICES = [(s, s.capitalize()) for s in statuses.ALL]
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="messages", db_index=False)
+    # Plain ids, not foreign keys: contacts and campaigns may be deleted while their messages stay on the record.
+    contact_id = models.BigIntegerField(null=True, blank=True)
+    campaign_id = models.BigIntegerField(null=True, blank=True)
+    variant_key = models.CharField(max_length=64, blank=True)
+    to = models.CharField(max_length=32, help_text="E.164, or the text given when it was not a number")
+    country = models.CharField(max_length=2, blank=True)
+    sender = models.CharField(max_length=16, blank=True)
+    body = models.TextField()
+    encoding = models.CharField(max_length=5, choices=Encoding.choices)
+    segments = models.PositiveIntegerField()
+    price = models.DecimalField(max_digits=14, decimal_places=4, default=0)
+    reservation = models.ForeignKey(
+        LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )
+    status = models.CharField(max_length=12, choices=STATUS_CHOICES)
+    blocked_reason = models.CharField(max_length=32, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_text = models.CharField(max_length=500, blank=True)
+    gateway = models.ForeignKey(
+        GatewayConnection, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    gateway_message_id = models.CharField(max_length=100, blank=True)
+    idempotency_key = models.CharField(max_length=40, unique=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    custom_string = models.CharField(max_length=100, blank=True)
+    source = models.CharField(max_length=12, choices=Source.choices, default=Source.API)
+    receipt_read = models.BooleanField(default=False)
+    schedule_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    queued_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)  # the gateway accepted it
+    final_at = models.DateTimeField(null=True, blank=True)  # delivered, undelivered, failed, cancelled or blocked
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            # History, newest first, optionally by status; and the same by time for date filters.
+            models.Index(fields=["account", "-id"], name="message_history"),
+            models.Index(fields=["account", "status", "-id"], name="message_history_status"),
+            models.Index(fields=["account", "to", "-id"], name="message_history_number"),
+            models.Index(fields=["account", "created_at"], name="message_history_date"),
+            models.Index(fields=["campaign_id", "status"], name="message_campaign", condition=Q(campaign_id__isnull=False)),
+            # DLR matching.
+            models.Index(
+                fields=["gateway", "gateway_message_id"], name="message_gateway_ref", condition=~Q(gateway_message_id="")
+            ),
+            # The dispatcher's work: due retries and releases, without scanning finished messages.
+            models.Index(
+                fields=["next_attempt_at"], name="message_due", condition=Q(status__in=[statuses.QUEUED, statuses.SCHEDULED])
+            ),
+            models.Index(fields=["updated_at"], name="message_in_flight", condition=Q(status=statuses.SENDING)),
+        ]
+
+    def __str__(self):
+        return f"{self.to} {self.status}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in statuses.FINAL or self.status == statuses.DELIVERED
+
+
+class MessageEvent(models.Model):
+    """One status change of a message, with what caused it."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="events", db_constraint=False)
+    status = models.CharField(max_length=12, choices=Message.STATUS_CHOICES)
+    via = models.CharField(max_length=10)  # statuses.DISPATCH / REPORT / USER
+    code = models.CharField(max_length=64, blank=True)
+    detail = models.CharField(max_length=500, blank=True)
+    raw = models.JSONField(null=True, blank=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["message", "id"], name="message_event_timeline")]
+
+
+class DeliveryReport(models.Model):
+    """A status report as a gateway sent it, stored by the webhook at once and applied later in batches.
+
+    A report whose message is not matched yet (the gateway answered the webhook before our send was recorded)
+    stays pending and is tried again on later runs.
+    """
+
+    gateway = models.ForeignKey(GatewayConnection, on_delete=models.CASCADE, related_name="+", db_index=False)
+    gateway_message_id = models.CharField(max_length=100)
+    status = models.CharField(max_length=12)
+    code = models.CharField(max_length=64, blank=True)
+    text = models.CharField(max_length=500, blank=True)
+    reported_at = models.DateTimeField(null=True, blank=True)
+    raw = models.JSONField(null=True, blank=True)
+    received_at = models.DateTimeField()
+    available_at = models.DateTimeField()  # the sandbox's delayed reports wait until then
+    applied_at = models.DateTimeField(null=True, blank=True)
+    message_id = models.BigIntegerField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, blank=True)  # applied / ignored (no move) / unmatched (given up)
+    tries = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["available_at", "id"], name="dlr_pending", condition=Q(applied_at__isnull=True)),
+            models.Index(fields=["gateway", "gateway_message_id"], name="dlr_gateway_ref"),
+        ]

@@ -1,8 +1,20 @@
-"""Reads for the SMS engine."""
+"""Reads for the SMS engine. Every queryset is scoped to the caller's workspace; others' ids are not found."""
+
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from datetime import timezone as dt_timezone
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.urls import reverse
+from django.utils import timezone
 
 from smsportal.accounts.models import DEFAULT_RATES, Account, RateCard
+from smsportal.accounts.permissions import Access
+from smsportal.errors import DomainError, NotFound
 
-from . import pricing
+from . import pricing, statuses
+from .models import GatewayConnection, Message, MessageEvent
 
 
 def pricing_card_for(*, account: Account) -> pricing.RateCard:
@@ -19,3 +31,151 @@ def pricing_card_for(*, account: Account) -> pricing.RateCard:
         markup_percent=account.markup_percent if account.parent_id else 0,
         currency=account.currency,
     )
+
+
+def webhook_urls(connection) -> dict[str, str]:
+    """The public URLs a connection's upstream calls; the secret in them is what proves the caller (Twilio also signs)."""
+
+    urls = {}
+    for name, kind in (("status_webhook_url", "status"), ("inbound_webhook_url", "inbound")):
+        path = reverse("messaging:gateway-webhook", kwargs={"connection_id": connection.pk, "kind": kind})
+        urls[name] = f"{settings.PUBLIC_BASE_URL}{path}?secret={connection.webhook_secret}"
+    return urls
+
+
+# --- Messages -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MessageFilter:
+    """The message log's filters, shared by the UI, /v3/sms/history and the CSV export."""
+
+    statuses: tuple[str, ...] = ()
+    date_from: datetime | None = None  # created at or after
+    date_to: datetime | None = None  # created at or before
+    number: str = ""  # E.164 prefix, or digits anywhere in it
+    campaign_id: int | None = None
+    text: str = ""  # in the body
+
+    @classmethod
+    def from_params(cls, params, *, tz=None) -> "MessageFilter":
+        """From a query string: status (repeatable or comma-separated; also ClickSend's q=status:x), date_from
+        and date_to (Unix seconds or YYYY-MM-DD in `tz`), number, campaign_id, q (text). Bad values raise DomainError."""
+        raw_statuses = [*params.getlist("status")] if hasattr(params, "getlist") else [params.get("status", "")]
+        text = (params.get("q") or "").strip()
+        for part in text.split():
+            if part.lower().startswith("status:"):
+                raw_statuses.append(part.split(":", 1)[1])
+                text = text.replace(part, "").strip()
+        wanted = tuple(s.strip().lower() for chunk in raw_statuses for s in (chunk or "").split(",") if s.strip())
+        for status in wanted:
+            if status not in statuses.ALL:
+                raise DomainError(f"Unknown status {status!r}; one of {', '.join(statuses.ALL)}.", field="status")
+        campaign = params.get("campaign_id") or None
+        if campaign is not None and not str(campaign).isdigit():
+            raise DomainError("campaign_id must be a whole number.", field="campaign_id")
+        return cls(
+            statuses=wanted,
+            date_from=_parse_when(params.get("date_from"), field="date_from", tz=tz),
+            date_to=_parse_when(params.get("date_to"), field="date_to", tz=tz, end_of_day=True),
+            number=(params.get("number") or "").strip(),
+            campaign_id=int(campaign) if campaign else None,
+            text=text,
+        )
+
+
+def _parse_when(value, *, field: str, tz=None, end_of_day: bool = False) -> datetime | None:
+    if value in (None, ""):
+        return None
+    value = str(value).strip()
+    if value.isdigit():
+        return datetime.fromtimestamp(int(value), tz=dt_timezone.utc)
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise DomainError(f"{field} must be Unix seconds or a date like 2026-11-23.", field=field) from None
+    moment = datetime.combine(day, time.max if end_of_day else time.min)
+    return timezone.make_aware(moment, tz or timezone.get_current_timezone())
+
+
+def message_queryset(*, access: Access) -> QuerySet[Message]:
+    return Message.objects.filter(account=access.account)
+
+
+def message_get(*, access: Access, message_id) -> Message:
+    try:
+        message = message_queryset(access=access).select_related("gateway").filter(pk=int(message_id)).first()
+    except (TypeError, ValueError):
+        message = None
+    if message is None:
+        raise NotFound(f"No message with id {message_id}.", field="message_id")
+    return message
+
+
+def messages_filtered(*, access: Access, flt: MessageFilter) -> QuerySet[Message]:
+    """Newest first; every filter is served by an index leading with the account."""
+    qs = message_queryset(access=access)
+    if flt.statuses:
+        qs = qs.filter(status__in=flt.statuses)
+    if flt.date_from:
+        qs = qs.filter(created_at__gte=flt.date_from)
+    if flt.date_to:
+        qs = qs.filter(created_at__lte=flt.date_to)
+    if flt.number:
+        digits = "".join(ch for ch in flt.number if ch.isdigit())
+        qs = qs.filter(to__startswith="+" + digits) if flt.number.startswith("+") else qs.filter(to__contains=digits)
+    if flt.campaign_id:
+        qs = qs.filter(campaign_id=flt.campaign_id)
+    if flt.text:
+        qs = qs.filter(body__icontains=flt.text)
+    return qs.order_by("-id")
+
+
+def message_events(*, message: Message) -> QuerySet[MessageEvent]:
+    return message.events.order_by("id")
+
+
+def receipts_queryset(*, access: Access) -> QuerySet[Message]:
+    """Messages with an outcome a delivery receipt reports (ClickSend's /sms/receipts), newest first."""
+    return message_queryset(access=access).filter(status__in=statuses.RECEIPT).order_by("-id")
+
+
+# --- Gateway connections --------------------------------------------------------------------------
+
+def connection_queryset(*, access: Access) -> QuerySet[GatewayConnection]:
+    return GatewayConnection.objects.filter(account=access.account).order_by("priority", "id")
+
+
+def connection_get(*, access: Access, connection_id) -> GatewayConnection:
+    try:
+        connection = connection_queryset(access=access).filter(pk=int(connection_id)).first()
+    except (TypeError, ValueError):
+        connection = None
+    if connection is None:
+        raise NotFound(f"No gateway connection with id {connection_id}.", field="gateway_id")
+    return connection
+
+
+def mask_secret(value) -> str:
+    """Enough to recognise a credential, never enough to use it."""
+    text = str(value or "")
+    if not text:
+        return ""
+    return "••••" + text[-4:] if len(text) > 8 else "••••"
+
+
+def connection_public(connection: GatewayConnection) -> dict:
+    """A connection as shown in the UI and the API: credentials masked, webhook URLs spelled out."""
+    return {
+        "gateway_id": connection.pk,
+        "name": connection.name,
+        "type": connection.kind,
+        "config": dict(connection.config),
+        "credentials": {k: mask_secret(v) for k, v in connection.credentials.items()},
+        "countries": list(connection.countries),
+        "priority": connection.priority,
+        "throughput_cap": connection.cap_segments_per_second,
+        "enabled": connection.enabled,
+        "failure_streak": connection.failure_streak,
+        "skipped_until": int(connection.skipped_until.timestamp()) if connection.skipped_until else None,
+        **webhook_urls(connection),
+    }

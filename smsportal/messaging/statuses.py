@@ -27,6 +27,7 @@ BLOCKED = "blocked"
 ALL = (SCHEDULED, QUEUED, SENDING, SENT, DELIVERED, UNDELIVERED, FAILED, CANCELLED, BLOCKED)
 FINAL = frozenset({UNDELIVERED, FAILED, CANCELLED, BLOCKED})  # nothing moves a message out of these
 REACHED_CARRIER = frozenset({SENT, DELIVERED, UNDELIVERED})
+RECEIPT = (DELIVERED, UNDELIVERED, FAILED)  # outcomes a delivery receipt reports (ClickSend's /sms/receipts)
 CHARGEABLE = REACHED_CARRIER  # credit is settled once the gateway accepted it; refunded for the others
 
 # Who may make a move: the dispatcher (claiming, retrying, gateway answers), a delivery report, or a person.

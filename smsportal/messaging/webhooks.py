@@ -1,0 +1,68 @@
+"""Gateways' webhooks: verify, store the raw reports, answer at once. The applying happens in a worker."""
+
+import time
+
+from django.conf import settings
+from django.http import HttpResponse, HttpResponseNotAllowed
+from django.utils.module_loading import import_string
+from django.views.decorators.csrf import csrf_exempt
+
+from .gateways.base import WebhookRejected, WebhookRequest
+from .models import GatewayConnection
+from .reports import reports_store
+from .routing import gateway_for
+
+_CONNECTION_TTL = 10.0  # seconds a worker process trusts its cached copy of a connection's settings
+_connections: dict[int, tuple[float, GatewayConnection | None]] = {}
+
+
+def _connection(connection_id: int) -> GatewayConnection | None:
+    cached = _connections.get(connection_id)
+    if cached and cached[0] > time.monotonic():
+        return cached[1]
+    connection = GatewayConnection.objects.filter(pk=connection_id).first()
+    _connections[connection_id] = (time.monotonic() + _CONNECTION_TTL, connection)
+    return connection
+
+
+def webhook_request(request) -> WebhookRequest:
+    is_form = request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data")
+    return WebhookRequest(
+        url=f"{settings.PUBLIC_BASE_URL}{request.get_full_path()}",
+        method=request.method,
+        headers={k.lower(): v for k, v in request.headers.items()},
+        body=request.body,
+        form={k: request.POST.get(k) for k in request.POST} if is_form else {},
+        query={k: request.GET.get(k) for k in request.GET},
+    )
+
+
+@csrf_exempt
+def gateway_webhook(request, connection_id: int, kind: str):
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    if kind not in ("status", "inbound"):
+        return HttpResponse("Unknown webhook.", status=404, content_type="text/plain")
+    connection = _connection(connection_id)
+    if connection is None:
+        return HttpResponse("No such gateway connection.", status=404, content_type="text/plain")
+    gateway = gateway_for(connection)
+    incoming = webhook_request(request)
+    try:
+        gateway.verify(incoming)
+        if kind == "status":
+            reports_store(connection=connection, reports=gateway.parse_status(incoming))
+        else:
+            inbound_deliver(connection=connection, messages=gateway.parse_inbound(incoming))
+    except WebhookRejected as exc:
+        return HttpResponse(str(exc), status=exc.status, content_type="text/plain")
+    body, content_type = gateway.webhook_ack()
+    return HttpResponse(body, content_type=content_type)
+
+
+def inbound_deliver(*, connection, messages) -> int:
+    """Hand parsed inbound SMS to the inbox (SMS_INBOUND_HANDLER); the sandbox's injector calls this too."""
+    handler_path = getattr(settings, "SMS_INBOUND_HANDLER", "")
+    if handler_path and messages:
+        import_string(handler_path)(connection=connection, messages=messages)
+    return len(messages)
