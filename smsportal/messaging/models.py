@@ -71,7 +71,7 @@ class Message(models.Model):
     variant_key = models.CharField(max_length=64, blank=True)
     to = models.CharField(max_length=32, help_text="E.164, or the text given when it was not a number")
     country = models.CharField(max_length=2, blank=True)
-    sender = models.CharField(max_length=16, blank=True)
+    sender = models.CharField(max_length=32, blank=True)
     body = models.TextField()
     encoding = models.CharField(max_length=5, choices=Encoding.choices)
     segments = models.PositiveIntegerField()

@@ -174,7 +174,7 @@ def messages_send(*, account: Account, requests: list[SmsRequest], source: str =
             due = request.schedule if outcome.status == statuses.SCHEDULED else now
             rows.append(Message(
                 account=account, contact_id=request.contact_id, campaign_id=request.campaign_id,
-                variant_key=request.variant_key, to=outcome.to, country=outcome.country, sender=request.sender,
+                variant_key=request.variant_key, to=outcome.to, country=outcome.country, sender=(request.sender or "")[:32],
                 body=outcome.body, encoding=outcome.encoding, segments=outcome.segments, price=outcome.price,
                 reservation=reservation if outcome.code == SUCCESS else None, status=outcome.status,
                 blocked_reason=outcome.reason, error_text=outcome.detail if outcome.reason else "",
