@@ -56,6 +56,7 @@ def claim(*, limit: int, now=None) -> list[dict]:
 
 def dispatch_batch(*, limit: int | None = None, now=None, sleep=time.sleep) -> dict:
     """One dispatch task's work. Returns counts by outcome."""
+    now = now or timezone.now()
     rows = claim(limit=limit or settings.SMS_DISPATCH_BATCH, now=now)
     counts = defaultdict(int, claimed=len(rows))
     routers: dict[int, Router] = {}
@@ -63,7 +64,7 @@ def dispatch_batch(*, limit: int | None = None, now=None, sleep=time.sleep) -> d
     connections: dict[int, GatewayConnection] = {}
     unroutable, waiting = [], []
     for row in rows:
-        router = routers.get(row["account_id"]) or routers.setdefault(row["account_id"], Router(row["account_id"]))
+        router = routers.get(row["account_id"]) or routers.setdefault(row["account_id"], Router(row["account_id"], now=now))
         chosen = router.route(row["country"])
         if chosen is not None:
             connections[chosen.pk] = chosen
@@ -274,6 +275,8 @@ def recover_interrupted(*, now=None) -> dict:
             return counts
         connections = GatewayConnection.objects.filter(pk__in={r["gateway_id"] for r in stale})
         safe_gateways = {c.pk for c in connections if gateway_for(c).resubmit_safe}
+        # No gateway yet: the worker died before routing, so nothing of it went out.
+        safe_gateways.add(None)
         safe = [r["id"] for r in stale if r["gateway_id"] in safe_gateways]
         unsafe = [r for r in stale if r["gateway_id"] not in safe_gateways]
         if safe:
