@@ -14,6 +14,20 @@ from contacts.api import (
     SegmentViewSet,
 )
 from smsportal.accounts.api import AccountView, SubaccountViewSet, rate_card_urlpatterns
+from smsportal.messaging.api import (
+    GatewayViewSet,
+    SandboxInboundView,
+    SmsCancelAllView,
+    SmsCancelView,
+    SmsHistoryDownloadView,
+    SmsHistoryExportView,
+    SmsHistoryView,
+    SmsPriceView,
+    SmsReceiptsReadView,
+    SmsReceiptsView,
+    SmsReceiptView,
+    SmsSendView,
+)
 
 from .permissions import Public
 
@@ -33,6 +47,7 @@ router.register(r"lists/(?P<list_id>[0-9]+)/contacts", ListContactViewSet, basen
 router.register("contacts/import-jobs", ImportJobViewSet, basename="import-job")
 router.register("segments", SegmentViewSet, basename="segment")
 router.register("custom-fields", CustomFieldViewSet, basename="custom-field")
+router.register("gateways", GatewayViewSet, basename="gateway")
 
 public = {"permission_classes": [Public], "authentication_classes": [], "throttle_classes": []}
 
@@ -40,6 +55,17 @@ urlpatterns = [
     re_path(r"^account/?$", AccountView.as_view(), name="account"),
     re_path(r"^lists/(?P<list_id>[0-9]+)/import/?$", ListImportView.as_view(), name="list-import"),
     re_path(r"^search/contacts-lists/?$", ContactsListsSearchView.as_view(), name="search-contacts-lists"),
+    re_path(r"^sms/send/?$", SmsSendView.as_view(), name="sms-send"),
+    re_path(r"^sms/price/?$", SmsPriceView.as_view(), name="sms-price"),
+    re_path(r"^sms/history/?$", SmsHistoryView.as_view(), name="sms-history"),
+    re_path(r"^sms/history/export/?$", SmsHistoryExportView.as_view(), name="sms-history-export"),
+    re_path(r"^sms/history/export/download/?$", SmsHistoryDownloadView.as_view(), name="sms-history-download"),
+    re_path(r"^sms/receipts/?$", SmsReceiptsView.as_view(), name="sms-receipts"),
+    re_path(r"^sms/receipts/(?P<message_id>[^/]+)/?$", SmsReceiptView.as_view(), name="sms-receipt"),
+    re_path(r"^sms/receipts-read/?$", SmsReceiptsReadView.as_view(), name="sms-receipts-read"),
+    re_path(r"^sms/cancel-all/?$", SmsCancelAllView.as_view(), name="sms-cancel-all"),
+    re_path(r"^sms/(?P<message_id>[^/]+)/cancel/?$", SmsCancelView.as_view(), name="sms-cancel"),
+    re_path(r"^sandbox/inbound/?$", SandboxInboundView.as_view(), name="sandbox-inbound"),
     path("schema/", SpectacularAPIView.as_view(**public), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", **public), name="docs"),
     path("", include(rate_card_urlpatterns)),
