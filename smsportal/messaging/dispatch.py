@@ -150,7 +150,7 @@ def record_results(*, connection: GatewayConnection, rows: list[dict], results: 
             events.append(MessageEvent(
                 message_id=row["id"], status=statuses.QUEUED, via=statuses.DISPATCH, code=code, raw=result.raw, at=now,
                 detail=(f"Attempt {row['attempts']} of {settings.SMS_MAX_ATTEMPTS} via {connection.name}: "
-                        f"{result.error_text or code}. Next attempt in {delay:.1f} s.")[:500],
+                        f"{(result.error_text or code).rstrip('.')}. Next attempt in {delay:.1f} s.")[:500],
             ))
         else:
             why = "retries exhausted: " if result.outcome == TEMPORARY else ""
