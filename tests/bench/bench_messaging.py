@@ -919,7 +919,7 @@ def throughput_cap(ctx: Context) -> Result:
                key="messages")
     result.add("workers", WORKERS, note="accepted per worker: " + " / ".join(f"{s:,}" for s in shares))
     result.add("span first → last arrival", span, "s", f"wall {wall:.1f} s", key="span_seconds")
-    result.add("achieved rate (whole run)", achieved, "segments/s",
+    result.add("achieved rate (whole run)", f"{achieved:.2f}", "segments/s",
                f"{(achieved / cap - 1) * 100:+.2f} % of the cap", key="segments_per_second")
     result.add(f"sliding {window} s windows: min / max", f"{low * 100:.2f} % / {high * 100:.2f} %",
                note="of cap × window, window start every 50 ms")
