@@ -3,21 +3,9 @@
 from django.db.models import QuerySet
 
 from smsportal.accounts.permissions import Access
-from smsportal.errors import NotFound
+from smsportal.errors import one_or_not_found
 
 from .models import Contact, ContactList, CustomField, ImportJob, Segment
-
-
-def _one(queryset: QuerySet, value, *, field: str, message: str):
-    """The row with id `value` in `queryset` (already scoped), or NotFound: a malformed id and another
-    workspace's id answer alike."""
-    try:
-        row = queryset.filter(pk=int(value)).first()
-    except (TypeError, ValueError):
-        row = None
-    if row is None:
-        raise NotFound(message, field=field)
-    return row
 
 
 def contact_queryset(*, access: Access) -> QuerySet[Contact]:
@@ -25,7 +13,7 @@ def contact_queryset(*, access: Access) -> QuerySet[Contact]:
 
 
 def contact_get(*, access: Access, contact_id) -> Contact:
-    return _one(contact_queryset(access=access), contact_id, field="contact_id",
+    return one_or_not_found(contact_queryset(access=access), contact_id, field="contact_id",
                 message=f"No contact with id {contact_id}.")
 
 
@@ -34,7 +22,8 @@ def list_queryset(*, access: Access) -> QuerySet[ContactList]:
 
 
 def list_get(*, access: Access, list_id) -> ContactList:
-    return _one(list_queryset(access=access), list_id, field="list_id", message=f"No list with id {list_id}.")
+    return one_or_not_found(list_queryset(access=access), list_id, field="list_id",
+                            message=f"No list with id {list_id}.")
 
 
 def list_contacts(*, contact_list: ContactList) -> QuerySet[Contact]:
@@ -42,7 +31,7 @@ def list_contacts(*, contact_list: ContactList) -> QuerySet[Contact]:
 
 
 def list_contact_get(*, contact_list: ContactList, contact_id) -> Contact:
-    return _one(list_contacts(contact_list=contact_list), contact_id, field="contact_id",
+    return one_or_not_found(list_contacts(contact_list=contact_list), contact_id, field="contact_id",
                 message=f"No contact {contact_id} in list {contact_list.pk}.")
 
 
@@ -55,7 +44,7 @@ def segment_queryset(*, access: Access) -> QuerySet[Segment]:
 
 
 def segment_get(*, access: Access, segment_id) -> Segment:
-    return _one(segment_queryset(access=access), segment_id, field="segment_id",
+    return one_or_not_found(segment_queryset(access=access), segment_id, field="segment_id",
                 message=f"No segment with id {segment_id}.")
 
 
@@ -64,4 +53,5 @@ def import_job_queryset(*, access: Access) -> QuerySet[ImportJob]:
 
 
 def import_job_get(*, access: Access, job_id) -> ImportJob:
-    return _one(import_job_queryset(access=access), job_id, field="id", message=f"No import job with id {job_id}.")
+    return one_or_not_found(import_job_queryset(access=access), job_id, field="id",
+                            message=f"No import job with id {job_id}.")

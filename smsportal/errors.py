@@ -18,6 +18,18 @@ class NotFound(DomainError):
     http_status = 404
 
 
+def one_or_not_found(queryset, value, *, field: str, message: str):
+    """The row with id `value` in `queryset` (already scoped to a workspace), or NotFound: a malformed id and
+    another workspace's id answer alike."""
+    try:
+        row = queryset.filter(pk=int(value)).first()
+    except (TypeError, ValueError):
+        row = None
+    if row is None:
+        raise NotFound(message, field=field)
+    return row
+
+
 class Forbidden(DomainError):
     code = "FORBIDDEN"
     http_status = 403

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from smsportal.accounts.models import DEFAULT_RATES, Account, RateCard
 from smsportal.accounts.permissions import Access
-from smsportal.errors import DomainError, NotFound
+from smsportal.errors import DomainError, one_or_not_found
 
 from . import pricing, statuses
 from .models import GatewayConnection, Message, MessageEvent
@@ -102,13 +102,8 @@ def message_queryset(*, access: Access) -> QuerySet[Message]:
 
 
 def message_get(*, access: Access, message_id) -> Message:
-    try:
-        message = message_queryset(access=access).select_related("gateway").filter(pk=int(message_id)).first()
-    except (TypeError, ValueError):
-        message = None
-    if message is None:
-        raise NotFound(f"No message with id {message_id}.", field="message_id")
-    return message
+    return one_or_not_found(message_queryset(access=access).select_related("gateway"), message_id,
+                            field="message_id", message=f"No message with id {message_id}.")
 
 
 def messages_filtered(*, access: Access, flt: MessageFilter) -> QuerySet[Message]:
@@ -146,13 +141,8 @@ def connection_queryset(*, access: Access) -> QuerySet[GatewayConnection]:
 
 
 def connection_get(*, access: Access, connection_id) -> GatewayConnection:
-    try:
-        connection = connection_queryset(access=access).filter(pk=int(connection_id)).first()
-    except (TypeError, ValueError):
-        connection = None
-    if connection is None:
-        raise NotFound(f"No gateway connection with id {connection_id}.", field="gateway_id")
-    return connection
+    return one_or_not_found(connection_queryset(access=access), connection_id, field="gateway_id",
+                            message=f"No gateway connection with id {connection_id}.")
 
 
 def mask_secret(value) -> str:
