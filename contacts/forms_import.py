@@ -4,7 +4,6 @@ import functools
 
 import phonenumbers
 from django import forms
-from phonenumbers.geocoder import _region_display_name
 
 from . import selectors
 from .services import TEXT_FIELDS
@@ -35,6 +34,9 @@ def field_choices(access, *, with_phone: bool = False) -> list[tuple[str, str]]:
 @functools.cache
 def region_choices() -> tuple[tuple[str, str], ...]:
     """Every region `phonenumbers` can parse for, as (ISO code, "Name (CODE)"), sorted by name."""
+    # Imported here: the geocoder loads ~100 MiB of place names, which workers that never draw this picker skip.
+    from phonenumbers.geocoder import _region_display_name
+
     regions = []
     for code in phonenumbers.SUPPORTED_REGIONS:
         name = _region_display_name(code, "en") or _UNNAMED_REGIONS.get(code, code)
