@@ -7,22 +7,24 @@ from django.http import HttpResponse, HttpResponseNotAllowed
 from django.utils.module_loading import import_string
 from django.views.decorators.csrf import csrf_exempt
 
-from .gateways.base import WebhookRejected, WebhookRequest
+from .gateways.base import Gateway, WebhookRejected, WebhookRequest
 from .models import GatewayConnection
 from .reports import reports_store
 from .routing import gateway_for
 
-_CONNECTION_TTL = 10.0  # seconds a worker process trusts its cached copy of a connection's settings
-_connections: dict[int, tuple[float, GatewayConnection | None]] = {}
+_CONNECTION_TTL = 10.0  # seconds a web process trusts its cached copy of a connection's settings
+_connections: dict[int, tuple[float, GatewayConnection | None, Gateway | None]] = {}
 
 
-def _connection(connection_id: int) -> GatewayConnection | None:
+def _connection(connection_id: int) -> tuple[GatewayConnection | None, Gateway | None]:
+    """The connection and its gateway, built once per TTL rather than per request (a webhook is a hot path)."""
     cached = _connections.get(connection_id)
     if cached and cached[0] > time.monotonic():
-        return cached[1]
+        return cached[1], cached[2]
     connection = GatewayConnection.objects.filter(pk=connection_id).first()
-    _connections[connection_id] = (time.monotonic() + _CONNECTION_TTL, connection)
-    return connection
+    gateway = gateway_for(connection) if connection else None
+    _connections[connection_id] = (time.monotonic() + _CONNECTION_TTL, connection, gateway)
+    return connection, gateway
 
 
 def webhook_request(request) -> WebhookRequest:
@@ -43,10 +45,9 @@ def gateway_webhook(request, connection_id: int, kind: str):
         return HttpResponseNotAllowed(["POST"])
     if kind not in ("status", "inbound"):
         return HttpResponse("Unknown webhook.", status=404, content_type="text/plain")
-    connection = _connection(connection_id)
+    connection, gateway = _connection(connection_id)
     if connection is None:
         return HttpResponse("No such gateway connection.", status=404, content_type="text/plain")
-    gateway = gateway_for(connection)
     incoming = webhook_request(request)
     try:
         gateway.verify(incoming)
