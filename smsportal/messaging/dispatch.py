@@ -217,14 +217,17 @@ def _block_unroutable(rows: list[dict]) -> int:
     now = timezone.now()
     ids = [r["id"] for r in rows]
     with transaction.atomic():
-        # sending is not a source of BLOCKED; the claim is undone in the same statement's guard.
-        moved = Message.objects.filter(pk__in=ids, status=statuses.SENDING).update(
-            status=statuses.BLOCKED, blocked_reason="no_route", error_text="No enabled gateway connection serves this country.",
+        # A claimed message is never blocked directly: the claim is given back first (no attempt was made).
+        Message.objects.filter(pk__in=ids, status=statuses.SENDING).update(
+            status=statuses.QUEUED, attempts=F("attempts") - 1
+        )
+        moved = Message.objects.filter(pk__in=ids, status__in=statuses.sources(statuses.BLOCKED, statuses.DISPATCH)).update(
+            status=statuses.BLOCKED, blocked_reason="no_route", error_text=_NO_ROUTE,
             final_at=now, updated_at=now, next_attempt_at=None,
         )
         MessageEvent.objects.bulk_create([
             MessageEvent(message_id=i, status=statuses.BLOCKED, via=statuses.DISPATCH, code="NO_ROUTE",
-                         detail="No enabled gateway connection serves this country.", at=now) for i in ids
+                         detail=_NO_ROUTE, at=now) for i in ids
         ])
         release_credit((r["reservation_id"], r["price"], False) for r in rows)
     return moved
@@ -297,4 +300,5 @@ def recover_interrupted(*, now=None) -> dict:
     return counts
 
 
+_NO_ROUTE = "No enabled gateway connection serves this country."
 _NOT_RETRIED = "Interrupted mid-submission; not retried so the recipient cannot get it twice."

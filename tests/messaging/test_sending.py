@@ -119,6 +119,16 @@ def test_unroutable_country_is_blocked(funded):
     assert result.outcomes[0].code == "NO_ROUTE"
 
 
+def test_a_route_gone_by_dispatch_time_blocks_and_refunds(funded):
+    outcome = send(funded, "+61412345678").outcomes[0]
+    GatewayConnection.objects.filter(account=funded).update(enabled=False)
+    assert dispatch.dispatch_batch() == {"claimed": 1, "blocked": 1}
+    message, events = history(outcome.message_id)
+    assert message.status == statuses.BLOCKED and message.blocked_reason == "no_route" and message.attempts == 0
+    assert events[-1] == ("blocked", "dispatch", "NO_ROUTE")
+    assert balance(funded) == Decimal("50")
+
+
 def test_scheduled_messages_wait_for_the_tick_and_can_be_cancelled(funded):
     at = timezone.now() + timedelta(hours=1)
     first, second = send(funded, "+61412345678", "+61412345680", schedule=at).outcomes
