@@ -162,6 +162,9 @@ class LedgerEntry(models.Model):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="closures"
     )
     covers = models.DecimalField(max_digits=14, decimal_places=4, default=0)
+    # On a reserve: what it still holds, kept up to date by its closures (a 1,000,000-message send is resolved
+    # in thousands of parts; summing them all on each part would make resolving quadratic).
+    held = models.DecimalField(max_digits=14, decimal_places=4, default=0)
     reference = models.CharField(max_length=100, blank=True)
     memo = models.CharField(max_length=200, blank=True)
     created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

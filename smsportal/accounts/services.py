@@ -14,7 +14,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -378,6 +378,7 @@ def _ledger_apply(
     counterparty: Account | None = None,
     reservation: LedgerEntry | None = None,
     covers: Decimal = Decimal(0),
+    held: Decimal = Decimal(0),
     reference: str = "",
     memo: str = "",
     by: User | None = None,
@@ -394,7 +395,10 @@ def _ledger_apply(
             f"Insufficient credit: balance {account.balance.normalize():f}, needed {(-amount).normalize():f}.",
             field="amount",
         )
-    Account.objects.filter(pk=account_id).update(balance=new_balance)
+    if amount:
+        Account.objects.filter(pk=account_id).update(balance=new_balance)
+    if reservation is not None and covers:
+        LedgerEntry.objects.filter(pk=reservation.pk).update(held=F("held") - covers)
     return LedgerEntry.objects.create(
         account_id=account_id,
         kind=kind,
@@ -403,6 +407,7 @@ def _ledger_apply(
         counterparty=counterparty,
         reservation=reservation,
         covers=covers,
+        held=held,
         reference=reference[:100],
         memo=memo[:200],
         created_by=by if by is not None and by.is_authenticated else None,
@@ -443,7 +448,8 @@ def credit_reserve(*, account_id: int, amount, reference: str = "") -> LedgerEnt
     """Hold credit for a send. Raises InsufficientCredit rather than let the balance go below zero."""
     amount = _clean_money(amount, field="amount")
     with transaction.atomic():
-        return _ledger_apply(account_id=account_id, kind=LedgerEntry.Kind.RESERVE, amount=-amount, reference=reference)
+        return _ledger_apply(account_id=account_id, kind=LedgerEntry.Kind.RESERVE, amount=-amount, held=amount,
+                             reference=reference)
 
 
 def _open_reservation(reservation_id: int) -> tuple[LedgerEntry, Decimal]:
@@ -453,8 +459,7 @@ def _open_reservation(reservation_id: int) -> tuple[LedgerEntry, Decimal]:
     )
     if reservation is None:
         raise NotFound(f"No reservation {reservation_id}.", field="reservation_id")
-    resolved = reservation.closures.aggregate(total=Sum("covers"))["total"] or Decimal(0)
-    return reservation, -reservation.amount - resolved
+    return reservation, reservation.held
 
 
 def _finished_closure(reservation: LedgerEntry, *, kind: str) -> LedgerEntry:
