@@ -58,7 +58,7 @@ class Router:
         return connection.skipped_until is not None and connection.skipped_until > self.now
 
 
-def gateway_for(connection: GatewayConnection, *, session=None) -> Gateway:
+def gateway_for(connection: GatewayConnection) -> Gateway:
     from .selectors import webhook_urls  # the URLs come from settings; kept next to their other readers
 
     urls = webhook_urls(connection)
@@ -68,7 +68,6 @@ def gateway_for(connection: GatewayConnection, *, session=None) -> Gateway:
         status_webhook_url=urls["status_webhook_url"],
         inbound_webhook_url=urls["inbound_webhook_url"],
         webhook_secret=connection.webhook_secret,
-        session=session,
     )
 
 

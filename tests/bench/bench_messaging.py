@@ -270,19 +270,17 @@ def _worker_main(args: dict) -> None:
                       "rss_at_start_mib": rss_at_start}), flush=True)
 
 
-# --- Bare HTTP client loop: requests.Session POSTs of the same bodies, no database ------------------------
+# --- Bare HTTP client loop: http.client keep-alive POSTs of the same bodies, no database ------------------
 
 
 def _bare_main(args: dict) -> None:
+    """The same client the gateways use (http.client, one keep-alive connection per thread) with nothing else:
+    no database, no templating, no results — what sending costs when it is only HTTP."""
+    import http.client
     import threading
+    from urllib.parse import urlsplit
 
-    import requests
-    from requests.adapters import HTTPAdapter
-
-    session = requests.Session()  # as gateways.base.pooled_session()
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
-    session.mount("http://", adapter)
-    batch, concurrency, url = args["batch_size"], args["concurrency"], args["url"]
+    batch, concurrency, url = args["batch_size"], args["concurrency"], urlsplit(args["url"])
     status_url = args["status_url"]
 
     def one(i: int) -> dict:
@@ -302,11 +300,16 @@ def _bare_main(args: dict) -> None:
     deadline = time.perf_counter() + args["seconds"]
 
     def loop(k: int) -> None:
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=15)
         i, n = k, 0
         while time.perf_counter() < deadline:
-            response = session.post(url, json=bodies[i % len(bodies)], timeout=(3.05, 15))
-            response.raise_for_status()
-            response.json()
+            conn.request("POST", url.path, body=json.dumps(bodies[i % len(bodies)], separators=(",", ":")).encode(),
+                         headers={"Content-Type": "application/json"})
+            response = conn.getresponse()
+            payload = response.read()
+            if response.status != 200:
+                raise RuntimeError(f"bare loop got HTTP {response.status}")
+            json.loads(payload)
             n += batch
             i += concurrency
         sent[k] = n
@@ -673,7 +676,7 @@ def dispatch(ctx: Context) -> Result:
                key="messages_sent")
     result.add("wall time", main["wall"], "s", key="seconds")
     result.add("dispatch throughput", main["rate"], "messages/s", "target ≥ 5,000", key="messages_per_second")
-    result.add("bare requests loop, same fake", bare["rate"], "messages/s",
+    result.add("bare http.client loop, same fake", bare["rate"], "messages/s",
                f"{WORKERS} processes × {_effective_concurrency(batch_size, concurrency)} threads, {slice_s:.0f} s slice",
                key="bare_messages_per_second")
     result.add("dispatch ÷ bare loop", ratio * 100, "%", "target ≥ 50 %", key="ratio_percent")

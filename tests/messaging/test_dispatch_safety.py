@@ -42,7 +42,7 @@ def send_ten(account):
 def interrupt_a_batch(account, upstream, monkeypatch, *, submitted: int):
     original_send = dispatch._send_through
 
-    def send_then_die(connection, rows, *, sleep):
+    def send_then_die(connection, rows, **kwargs):
         gateway = dispatch._gateway(connection)
         real_send_batch = gateway.send_batch
 
@@ -52,7 +52,7 @@ def interrupt_a_batch(account, upstream, monkeypatch, *, submitted: int):
 
         monkeypatch.setattr(gateway, "send_batch", send_some)
         monkeypatch.setattr(dispatch, "_gateway", lambda _: gateway)
-        return original_send(connection, rows, sleep=sleep)
+        return original_send(connection, rows, **kwargs)
 
     monkeypatch.setattr(dispatch, "_send_through", send_then_die)
     with pytest.raises(WorkerDied):
@@ -112,7 +112,7 @@ def test_a_stalled_worker_cannot_submit_what_a_sweep_took_back(funded, upstream,
     """A worker that stalls past the lease after claiming loses its claim; it drops those rows at submit."""
     http_connection(funded, upstream.url, dedupes_idempotency_key="true")
     ids = send_ten(funded)
-    claimed = dispatch.claim(limit=100)
+    claimed = dispatch.claim(limit=100).rows
     later = timezone.now() + timedelta(seconds=settings.SMS_SENDING_LEASE + 1)
     dispatch.recover_interrupted(now=later)
     dispatch.dispatch_batch(now=later)  # the new claimer sends all ten

@@ -1,7 +1,7 @@
 """The gateway plug-in interface. Gateways take and return these dataclasses, never models.
 
 A gateway instance is built per connection (its config and credentials) and reused by the dispatcher for
-a whole batch; it owns a pooled `requests.Session`. It never touches the database: the dispatcher turns
+a whole batch; its HTTP goes through the process's keep-alive `Transport`. It never touches the database: the dispatcher turns
 its results into status moves, and the webhook views turn its parsed events into stored reports.
 """
 
@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
-import requests
-from requests.adapters import HTTPAdapter
+from .transport import Response, Transport, TransportError, shared_transport
 
 # Outcomes of one submission.
 ACCEPTED = "accepted"  # the gateway took it: the message is `sent` and charged
@@ -111,14 +110,14 @@ class Gateway:
         status_webhook_url: str = "",
         inbound_webhook_url: str = "",
         webhook_secret: str = "",
-        session: requests.Session | None = None,
+        transport: Transport | None = None,
     ):
         self.config = dict(config or {})
         self.credentials = dict(credentials or {})
         self.status_webhook_url = status_webhook_url
         self.inbound_webhook_url = inbound_webhook_url
         self.webhook_secret = webhook_secret
-        self.session = session or pooled_session()
+        self.transport = transport or shared_transport()
 
     @classmethod
     def validate(cls, *, config: dict, credentials: dict) -> dict[str, str]:
@@ -154,14 +153,6 @@ class Gateway:
         return []
 
 
-def pooled_session(pool_size: int = 32) -> requests.Session:
-    session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
-
-
 def classify_http(status_code: int) -> str:
     """429 and 5xx are worth retrying; any other refusal is final."""
     if status_code == 429 or status_code >= 500:
@@ -171,7 +162,7 @@ def classify_http(status_code: int) -> str:
     return PERMANENT
 
 
-def retry_after_seconds(response: requests.Response) -> float | None:
+def retry_after_seconds(response: Response) -> float | None:
     value = response.headers.get("Retry-After", "")
     try:
         return max(0.0, float(value))
@@ -179,20 +170,23 @@ def retry_after_seconds(response: requests.Response) -> float | None:
         return None
 
 
-def post_or_result(session: requests.Session, message_ids: list[int], method: str, url: str, **kwargs):
+_ERROR_TEXT = {
+    "timeout": "Upstream timed out",
+    "connection_error": "Could not reach the upstream",
+    "request_error": "Upstream request failed",
+}
+
+
+def post_or_result(transport: Transport, message_ids: list[int], method: str, url: str, **kwargs):
     """Do one upstream request; on a network failure return TEMPORARY results instead of raising.
 
     Returns (response, None) or (None, [SubmitResult, ...]).
     """
     kwargs.setdefault("timeout", (CONNECT_TIMEOUT, READ_TIMEOUT))
     try:
-        return session.request(method, url, **kwargs), None
-    except requests.Timeout as exc:
-        code, text = "timeout", f"Upstream timed out: {exc.__class__.__name__}"
-    except requests.ConnectionError as exc:
-        code, text = "connection_error", f"Could not reach the upstream: {exc.__class__.__name__}"
-    except requests.RequestException as exc:
-        code, text = "request_error", f"Upstream request failed: {exc}"
+        return transport.request(method, url, **kwargs), None
+    except TransportError as exc:
+        code, text = exc.code, f"{_ERROR_TEXT[exc.code]}: {exc}"
     return None, [SubmitResult(message_id=i, outcome=TEMPORARY, error_code=code, error_text=text) for i in message_ids]
 
 

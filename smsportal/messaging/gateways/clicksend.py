@@ -82,7 +82,7 @@ class ClickSendGateway(Gateway):
         base_url = (self.config.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
         ids = [m.message_id for m in messages]
         response, failed = post_or_result(
-            self.session,
+            self.transport,
             ids,
             "POST",
             f"{base_url}/v3/sms/send",

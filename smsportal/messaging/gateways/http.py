@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -33,6 +32,7 @@ from .base import (
     post_or_result,
     retry_after_seconds,
 )
+from .transport import MAX_THREADS, run_concurrently
 
 PLACEHOLDERS = ("to", "from", "body", "idempotency_key", "message_id", "status_url")
 PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
@@ -42,7 +42,7 @@ DEFAULT_TEMPLATE = (
     ' "status_url": "{{status_url}}"}'
 )
 DEFAULTS = {"method": "POST", "auth_header": "Authorization"}  # and each *_field defaults to its last word
-MAX_CONCURRENCY = 32  # the pooled session keeps 32 connections per host
+MAX_CONCURRENCY = MAX_THREADS
 
 
 class TemplateError(ValueError):
@@ -209,12 +209,9 @@ class HttpGateway(Gateway):
             return _results([m.message_id for m in messages], PERMANENT, error_code="bad_config", error_text=str(exc))
         size = positive(self.config, "batch_size", 1, int) if element is not None else 1
         units = [messages[i : i + size] for i in range(0, len(messages), size)]
-        workers = min(positive(self.config, "concurrency", 16, int), MAX_CONCURRENCY, len(units))
-        if workers <= 1:
-            return [r for unit in units for r in self._send_unit(unit, template, element)]
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="http-gw") as pool:
-            done = pool.map(lambda unit: self._send_unit(unit, template, element), units)  # keeps input order
-            return [r for unit_results in done for r in unit_results]
+        concurrency = positive(self.config, "concurrency", 16, int)
+        done = run_concurrently(lambda unit: self._send_unit(unit, template, element), units, concurrency)
+        return [r for unit_results in done for r in unit_results]
 
     def _values(self, m: OutboundSms) -> dict[str, Any]:
         return {
@@ -237,7 +234,7 @@ class HttpGateway(Gateway):
         auth_value = self.credentials.get("auth_value")
         ids = [m.message_id for m in unit]
         response, failed = post_or_result(
-            self.session,
+            self.transport,
             ids,
             str(self.setting("method")).upper(),
             self.config.get("url", ""),

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlsplit
 
@@ -30,6 +29,7 @@ from .base import (
     retry_after_seconds,
 )
 from .http import positive, timeouts
+from .transport import run_concurrently
 
 DEFAULT_BASE_URL = "https://api.twilio.com"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
@@ -99,11 +99,7 @@ class TwilioGateway(Gateway):
         return problems
 
     def send_batch(self, messages: list[OutboundSms]) -> list[SubmitResult]:
-        workers = min(int(positive(self.config, "concurrency", 8, int)), len(messages))
-        if workers <= 1:
-            return [self._send_one(m) for m in messages]
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="twilio") as pool:
-            return list(pool.map(self._send_one, messages))  # map keeps input order
+        return run_concurrently(self._send_one, messages, positive(self.config, "concurrency", 8, int))
 
     def _send_one(self, message: OutboundSms) -> SubmitResult:
         data = {"To": message.to, "Body": message.body}
@@ -122,7 +118,7 @@ class TwilioGateway(Gateway):
         base_url = (self.config.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
         sid = self.credentials.get("account_sid", "")
         response, failed = post_or_result(
-            self.session,
+            self.transport,
             [message.message_id],
             "POST",
             f"{base_url}/2010-04-01/Accounts/{sid}/Messages.json",
