@@ -506,7 +506,9 @@ def credit_release(*, reservation_id: int, spent=0, refunded=0, reference: str =
     spent, refunded = Decimal(str(spent)), Decimal(str(refunded))
     if spent < 0 or refunded < 0:
         raise DomainError("Amounts to release must be zero or more.", field="amount")
-    with transaction.atomic():
+    # No savepoint: the dispatcher calls this inside its own transaction, once per batch, and an error here
+    # must undo the whole batch's moves anyway.
+    with transaction.atomic(savepoint=False):
         reservation, held = _open_reservation(reservation_id)
         if spent + refunded > held:
             raise DomainError(

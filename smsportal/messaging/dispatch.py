@@ -22,14 +22,14 @@ from django.db.models import F
 from django.utils import timezone
 
 from . import statuses, throttle
-from .bulk import Event, insert_events, update_messages
+from .bulk import Event, insert_events, json_rows, unpacked, update_messages
 from .gateways.base import ACCEPTED, TEMPORARY, OutboundSms, SubmitResult
 from .models import DeliveryReport, GatewayConnection, Message
 from .routing import Router, gateway_for, record_health
 from .services import release_credit
 
 _CLAIM_FIELDS = ("id", "account_id", "to", "country", "sender", "body", "segments", "idempotency_key", "attempts",
-                 "reservation_id", "price", "gateway_id", "updated_at")
+                 "reservation_id", "price", "gateway_id")
 
 
 def _gateway(connection: GatewayConnection):
@@ -92,14 +92,13 @@ def _take(routed: list[tuple[int, int]], now) -> list[dict]:
     returning = ", ".join(f'm."{name}"' for name in _CLAIM_FIELDS)
     with db.cursor() as cursor:
         if db.vendor == "postgresql":
-            ids, connection_ids = zip(*routed, strict=True)
             cursor.execute(
                 f"UPDATE {table} AS m SET status = %s, attempts = m.attempts + 1, updated_at = %s, gateway_id = v.gw"
-                f" FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, gw) WHERE m.id = v.id AND m.status = %s"
+                f" FROM {unpacked(('bigint', 'bigint'), ('id', 'gw'))} WHERE m.id = v.id AND m.status = %s"
                 f" RETURNING {returning}",
-                [statuses.SENDING, now, list(ids), list(connection_ids), statuses.QUEUED],
+                [statuses.SENDING, now, json_rows(routed), statuses.QUEUED],
             )
-            rows = [dict(zip(_CLAIM_FIELDS, row, strict=True)) for row in cursor.fetchall()]
+            rows = [dict(zip(_CLAIM_FIELDS, row, strict=True), updated_at=now) for row in cursor.fetchall()]
             rows.sort(key=lambda r: r["id"])
             return rows
     by_connection = defaultdict(list)
@@ -110,7 +109,7 @@ def _take(routed: list[tuple[int, int]], now) -> list[dict]:
             status=statuses.SENDING, attempts=F("attempts") + 1, updated_at=now, gateway_id=connection_id
         )
     return list(Message.objects.filter(pk__in=[i for i, _ in routed], status=statuses.SENDING, updated_at=now)
-                .order_by("id").values(*_CLAIM_FIELDS))
+                .order_by("id").values(*_CLAIM_FIELDS, "updated_at"))
 
 
 def dispatch_batch(*, limit: int | None = None, now=None, sleep=time.sleep) -> dict:
@@ -246,7 +245,7 @@ def record_results(*, connection: GatewayConnection, rows: list[dict], results: 
                 for r, delay in reports
             ], batch_size=1000)
     record_health(
-        connection.pk,
+        connection,
         accepted=len(accepted),
         temporary=sum(1 for r in results if r.outcome == TEMPORARY),
     )

@@ -71,16 +71,20 @@ def gateway_for(connection: GatewayConnection) -> Gateway:
     )
 
 
-def record_health(connection_id: int, *, accepted: int, temporary: int) -> None:
-    """Update the failure streak after a submission; past the threshold the connection is skipped a while."""
+def record_health(connection: GatewayConnection, *, accepted: int, temporary: int) -> None:
+    """Update the failure streak after a submission; past the threshold the connection is skipped a while.
+
+    `connection` is as routing read it: a healthy one that keeps accepting costs no write."""
+    connection_id = connection.pk
     if accepted:
-        GatewayConnection.objects.filter(pk=connection_id).exclude(failure_streak=0, skipped_until=None).update(
-            failure_streak=0, skipped_until=None
-        )
+        if connection.failure_streak or connection.skipped_until:
+            GatewayConnection.objects.filter(pk=connection_id).update(failure_streak=0, skipped_until=None)
+            connection.failure_streak, connection.skipped_until = 0, None
         return
     if not temporary:
         return
     GatewayConnection.objects.filter(pk=connection_id).update(failure_streak=F("failure_streak") + temporary)
+    connection.failure_streak += temporary  # so the next acceptance knows there is a streak to clear
     skip_until = timezone.now() + timedelta(seconds=settings.GATEWAY_FAILOVER_COOLDOWN)
     GatewayConnection.objects.filter(
         pk=connection_id, failure_streak__gte=settings.GATEWAY_FAILOVER_THRESHOLD

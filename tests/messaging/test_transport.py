@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from smsportal.messaging.gateways import transport as transport_module
 from smsportal.messaging.gateways.transport import (
     BadRequest,
     Transport,
@@ -104,8 +105,10 @@ def test_run_concurrently_keeps_order_and_limits_concurrency():
     assert run_concurrently(work, [], 8) == []
 
 
-def test_an_idle_connection_the_upstream_dropped_is_noticed_before_it_is_used():
-    """Upstreams close idle keep-alive connections without a word; sending on one would lose the request."""
+def test_an_idle_connection_the_upstream_dropped_is_noticed_before_it_is_used(monkeypatch):
+    """Upstreams close idle keep-alive connections without a word; sending on one would lose the request.
+    (A connection used within FRESH seconds is trusted without asking; this one has been idle longer.)"""
+    monkeypatch.setattr(transport_module, "FRESH", 0.01)
     server = socket.create_server(("127.0.0.1", 0))
     port, accepted = server.getsockname()[1], []
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from functools import cached_property
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -86,18 +87,39 @@ def text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def render(node: Any, values: dict[str, Any]) -> Any:
-    """Fill placeholders in the template's string values; a value that is exactly one placeholder takes its type."""
+def compile_template(node: Any) -> Callable[[dict[str, Any]], Any]:
+    """A function filling the template's placeholders from values; a string that is exactly one placeholder
+    takes the value's type. Compiled once per gateway, not walked with regular expressions per message."""
     if isinstance(node, str):
         whole = PLACEHOLDER.fullmatch(node)
         if whole:
-            return values.get(whole.group(1), "")
-        return PLACEHOLDER.sub(lambda m: text(values.get(m.group(1), "")), node)
+            name = whole.group(1)
+            return lambda values: values.get(name, "")
+        pieces = PLACEHOLDER.split(node)  # literal, name, literal, name, …, literal
+        if len(pieces) == 1:
+            return lambda values: node
+        literals, names = pieces[0::2], pieces[1::2]
+        tail = literals[1:]
+
+        def fill(values):
+            out = [literals[0]]
+            for name, literal in zip(names, tail, strict=True):
+                out.append(text(values.get(name, "")))
+                out.append(literal)
+            return "".join(out)
+
+        return fill
     if isinstance(node, list):
-        return [render(item, values) for item in node]
+        items = [compile_template(item) for item in node]
+        return lambda values: [item(values) for item in items]
     if isinstance(node, dict):
-        return {key: render(item, values) for key, item in node.items()}
-    return node
+        pairs = [(key, compile_template(item)) for key, item in node.items()]
+        return lambda values: {key: item(values) for key, item in pairs}
+    return lambda values: node
+
+
+def render(node: Any, values: dict[str, Any]) -> Any:
+    return compile_template(node)(values)
 
 
 def _json_setting(value: Any, default: Any) -> Any:
@@ -199,48 +221,57 @@ class HttpGateway(Gateway):
         return text(field(record, self.setting(name)))
 
     @cached_property
-    def _template(self) -> tuple[dict, dict | None]:
-        return self._parse_template(self.config)
+    def _fillers(self) -> tuple[Callable, Callable | None]:
+        """(the request body's filler, the per-message element's when batching)."""
+        template, element = self._parse_template(self.config)
+        if element is None:
+            return compile_template(template), None
+        return compile_template({k: v for k, v in template.items() if k != "messages"}), compile_template(element)
 
     def send_batch(self, messages: list[OutboundSms]) -> list[SubmitResult]:
         try:
-            template, element = self._template
+            fill, fill_element = self._fillers
         except ValueError as exc:
             return _results([m.message_id for m in messages], PERMANENT, error_code="bad_config", error_text=str(exc))
-        size = positive(self.config, "batch_size", 1, int) if element is not None else 1
+        size = positive(self.config, "batch_size", 1, int) if fill_element is not None else 1
         units = [messages[i : i + size] for i in range(0, len(messages), size)]
         concurrency = positive(self.config, "concurrency", 16, int)
-        done = run_concurrently(lambda unit: self._send_unit(unit, template, element), units, concurrency)
+        done = run_concurrently(lambda unit: self._send_unit(unit, fill, fill_element), units, concurrency)
         return [r for unit_results in done for r in unit_results]
+
+    @cached_property
+    def _request(self) -> dict[str, Any]:
+        """What every request of this connection shares, read from its settings once."""
+        auth_value = self.credentials.get("auth_value")
+        return {
+            "method": str(self.setting("method")).upper(),
+            "url": self.config.get("url", ""),
+            "headers": {self.setting("auth_header"): auth_value} if auth_value else None,
+            "timeout": timeouts(self.config),
+            "default_sender": self.setting("default_sender"),
+        }
 
     def _values(self, m: OutboundSms) -> dict[str, Any]:
         return {
             "to": m.to,
-            "from": m.sender or self.setting("default_sender"),
+            "from": m.sender or self._request["default_sender"],
             "body": m.body,
             "idempotency_key": m.idempotency_key,
             "message_id": m.message_id,
             "status_url": self.status_webhook_url,
         }
 
-    def _send_unit(self, unit: list[OutboundSms], template: dict, element: dict | None) -> list[SubmitResult]:
-        if element is None:
-            body = render(template, self._values(unit[0]))
+    def _send_unit(self, unit: list[OutboundSms], fill: Callable, fill_element: Callable | None) -> list[SubmitResult]:
+        if fill_element is None:
+            body = fill(self._values(unit[0]))
         else:  # placeholders outside "messages" only know the batch-wide status_url
-            body = render(
-                {k: v for k, v in template.items() if k != "messages"}, {"status_url": self.status_webhook_url}
-            )
-            body["messages"] = [render(element, self._values(m)) for m in unit]
-        auth_value = self.credentials.get("auth_value")
+            body = fill({"status_url": self.status_webhook_url})
+            body["messages"] = [fill_element(self._values(m)) for m in unit]
         ids = [m.message_id for m in unit]
+        request = self._request
         response, failed = post_or_result(
-            self.transport,
-            ids,
-            str(self.setting("method")).upper(),
-            self.config.get("url", ""),
-            json=body,
-            headers={self.setting("auth_header"): auth_value} if auth_value else None,
-            timeout=timeouts(self.config),
+            self.transport, ids, request["method"], request["url"], json=body, headers=request["headers"],
+            timeout=request["timeout"],
         )
         if failed:
             return failed

@@ -18,10 +18,11 @@ import select
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from email.message import Message as Headers
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
@@ -70,13 +71,50 @@ def _tls_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
-def _dropped(sock: socket.socket | None) -> bool:
+FRESH = 1.0  # seconds: a connection used this recently is reused without asking the kernel whether it is closed
+
+
+class _Wire:
+    """Header block and body in one send: http.client writes them apart, two syscalls and two chances for
+    another thread to take the GIL, on every request."""
+
+    last_used = 0.0
+
+    def _send_output(self, message_body=None, encode_chunked=False):
+        if isinstance(message_body, bytes) and not encode_chunked:
+            self._buffer.extend((b"", message_body))
+            message = b"\r\n".join(self._buffer)
+            del self._buffer[:]
+            self.send(message)
+        else:
+            super()._send_output(message_body, encode_chunked)
+
+
+class _HTTPConnection(_Wire, http.client.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_Wire, http.client.HTTPSConnection):
+    pass
+
+
+def _dropped(conn) -> bool:
     """An idle keep-alive connection the upstream closed (or wrote to unasked) is readable: do not reuse it."""
-    if sock is None:
+    if conn.sock is None:
         return True
+    if time.monotonic() - conn.last_used < FRESH:
+        return False
     poller = select.poll()
-    poller.register(sock, select.POLLIN)
+    poller.register(conn.sock, select.POLLIN)
     return bool(poller.poll(0))
+
+
+@lru_cache(maxsize=256)
+def _parsed(url: str):
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise TransportError(f"Not an http(s) URL: {url!r}")
+    return parts, (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
 class Transport:
@@ -94,10 +132,7 @@ class Transport:
     def request(self, method: str, url: str, *, json: Any = None, data: dict | None = None,
                 auth: tuple[str, str] | None = None, headers: dict | None = None,
                 timeout: tuple[float, float] = (3.05, 15.0)) -> Response:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise TransportError(f"Not an http(s) URL: {url!r}")
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        parts, target = _parsed(url)
         sent_headers = {"User-Agent": USER_AGENT, "Accept": "*/*"}
         body = None
         if json is not None:
@@ -112,7 +147,7 @@ class Transport:
         key = (parts.scheme, parts.hostname, parts.port, timeout)
         connections = self._connections()
         conn = connections.pop(key, None)
-        if conn is not None and _dropped(conn.sock):
+        if conn is not None and _dropped(conn):
             conn.close()
             conn = None
         try:
@@ -136,6 +171,7 @@ class Transport:
         if answer.will_close:
             conn.close()
         else:
+            conn.last_used = time.monotonic()
             connections[key] = conn
         return Response(answer.status, answer.reason, answer.msg, content)
 
@@ -143,10 +179,9 @@ class Transport:
     def _connect(parts, timeout: tuple[float, float]) -> http.client.HTTPConnection:
         connect_timeout, read_timeout = timeout
         if parts.scheme == "https":
-            conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=connect_timeout,
-                                               context=_tls_context())
+            conn = _HTTPSConnection(parts.hostname, parts.port, timeout=connect_timeout, context=_tls_context())
         else:
-            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=connect_timeout)
+            conn = _HTTPConnection(parts.hostname, parts.port, timeout=connect_timeout)
         conn.connect()
         conn.sock.settimeout(read_timeout)
         conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
