@@ -63,6 +63,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "smsportal.messaging.webhooks.GatewayWebhookMiddleware",  # webhooks answer before the rest of the stack
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -163,6 +164,9 @@ SMS_RETRY_MAX = env.float("SMS_RETRY_MAX", default=300.0)
 # A claim on messages being submitted; past it, a sweep treats the batch as interrupted (its worker died).
 SMS_SENDING_LEASE = env.float("SMS_SENDING_LEASE", default=300.0)
 SMS_DISPATCH_BATCH = env.int("SMS_DISPATCH_BATCH", default=500)  # messages claimed per dispatch task
+# The engine's hot-path statements are prepared on PostgreSQL. Turn off behind a transaction-pooling PgBouncer
+# older than 1.21, which cannot keep prepared statements.
+SMS_PREPARED_STATEMENTS = env.bool("SMS_PREPARED_STATEMENTS", default=True)
 # Temporary failures in a row after which routing skips a connection, and for how long.
 GATEWAY_FAILOVER_THRESHOLD = env.int("GATEWAY_FAILOVER_THRESHOLD", default=5)
 GATEWAY_FAILOVER_COOLDOWN = env.float("GATEWAY_FAILOVER_COOLDOWN", default=60.0)

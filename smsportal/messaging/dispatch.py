@@ -22,7 +22,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from . import statuses, throttle
-from .bulk import Event, insert_events, json_rows, unpacked, update_messages
+from .bulk import Event, execute, insert_events, json_rows, unpacked, update_messages
 from .gateways.base import ACCEPTED, TEMPORARY, OutboundSms, SubmitResult
 from .models import DeliveryReport, GatewayConnection, Message
 from .routing import Router, gateway_for, record_health
@@ -90,17 +90,16 @@ def _take(routed: list[tuple[int, int]], now) -> list[dict]:
         return []
     table = Message._meta.db_table
     returning = ", ".join(f'm."{name}"' for name in _CLAIM_FIELDS)
-    with db.cursor() as cursor:
-        if db.vendor == "postgresql":
-            cursor.execute(
-                f"UPDATE {table} AS m SET status = %s, attempts = m.attempts + 1, updated_at = %s, gateway_id = v.gw"
-                f" FROM {unpacked(('bigint', 'bigint'), ('id', 'gw'))} WHERE m.id = v.id AND m.status = %s"
-                f" RETURNING {returning}",
-                [statuses.SENDING, now, json_rows(routed), statuses.QUEUED],
-            )
-            rows = [dict(zip(_CLAIM_FIELDS, row, strict=True), updated_at=now) for row in cursor.fetchall()]
-            rows.sort(key=lambda r: r["id"])
-            return rows
+    if db.vendor == "postgresql":
+        cursor = execute(
+            f"UPDATE {table} AS m SET status = %s, attempts = m.attempts + 1, updated_at = %s, gateway_id = v.gw"
+            f" FROM {unpacked(('bigint', 'bigint'), ('id', 'gw'))} WHERE m.id = v.id AND m.status = %s"
+            f" RETURNING {returning}",
+            [statuses.SENDING, now, json_rows(routed), statuses.QUEUED],
+        )
+        rows = [dict(zip(_CLAIM_FIELDS, row, strict=True), updated_at=now) for row in cursor.fetchall()]
+        rows.sort(key=lambda r: r["id"])
+        return rows
     by_connection = defaultdict(list)
     for message_id, connection_id in routed:
         by_connection[connection_id].append(message_id)

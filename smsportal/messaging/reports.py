@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from . import statuses
+from .bulk import GroupWriter, insert_rows
 from .gateways.base import StatusReport
 from .models import DeliveryReport, GatewayConnection, Message, MessageEvent
 from .services import release_credit
@@ -19,17 +20,23 @@ REPORT_MATCH_WINDOW = timedelta(hours=24)
 APPLIED, IGNORED, UNMATCHED = "applied", "ignored", "unmatched"
 
 
+_STORE_COLUMNS = ("gateway_id", "gateway_message_id", "status", "code", "text", "reported_at", "raw", "received_at",
+                  "available_at", "tries", "outcome")
+_STORE_CASTS = ("bigint", "text", "text", "text", "text", "timestamptz", "jsonb", "timestamptz", "timestamptz",
+                "smallint", "text")
+_store = GroupWriter(lambda rows: insert_rows(DeliveryReport, _STORE_COLUMNS, _STORE_CASTS, rows))
+
+
 def reports_store(*, connection: GatewayConnection, reports: list[StatusReport]) -> int:
+    """Keep a webhook's reports as they came (the webhook's whole work); concurrent webhooks share one INSERT."""
     now = timezone.now()
-    DeliveryReport.objects.bulk_create([
-        DeliveryReport(
-            gateway_id=connection.pk, gateway_message_id=r.gateway_message_id[:100], status=r.status,
-            code=(r.code or "")[:64], text=(r.text or "")[:500], reported_at=r.at, raw=r.raw, received_at=now,
-            available_at=now,
-        )
+    rows = [
+        (connection.pk, r.gateway_message_id[:100], r.status, (r.code or "")[:64], (r.text or "")[:500], r.at, r.raw,
+         now, now, 0, "")
         for r in reports if r.gateway_message_id and r.status in statuses.ALL
-    ])
-    return len(reports)
+    ]
+    _store.submit(rows)
+    return len(rows)
 
 
 def reports_apply(*, limit: int = 2000, now=None) -> dict:

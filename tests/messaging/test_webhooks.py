@@ -156,3 +156,10 @@ def test_unknown_connection_or_kind_is_404_and_get_is_405(client, twilio):
     assert client.post(f"/hooks/gateways/{twilio.pk}/other?secret=x", {}).status_code == 404
     assert client.get(f"/hooks/gateways/{twilio.pk}/status").status_code == 405
     assert DeliveryReport.objects.count() == 0
+
+
+def test_webhooks_answer_before_the_rest_of_the_stack(client, twilio, sent):
+    """No session, CSRF or message machinery on a webhook: just its answer, with a Content-Length."""
+    response = post_signed(client, webhook_urls(twilio)["status_webhook_url"], delivered())
+    assert response.status_code == 200 and response["Content-Length"] == str(len(response.content))
+    assert not response.cookies and "Vary" not in response
