@@ -90,15 +90,14 @@ def insert_events(events: Iterable[Event]) -> int:
     return insert_rows(MessageEvent, _EVENT_COLUMNS, _EVENT_CASTS, rows)
 
 
-def update_messages(*, ids_values: Sequence[tuple], columns: Sequence[str], casts: Sequence[str], where: str = "",
-                    where_params: Sequence = (), set_sql: str = "", set_params: Sequence = ()) -> int:
-    """UPDATE messages row by row from values: `ids_values` are (id, value, …) for `columns`, cast as `casts`.
-
-    `set_sql` adds assignments common to every row; `where` adds a guard on the message (alias m). Returns the
-    number of rows changed."""
+def update_rows(model, *, ids_values: Sequence[tuple], columns: Sequence[str], casts: Sequence[str], where: str = "",
+                where_params: Sequence = (), set_sql: str = "", set_params: Sequence = ()) -> int:
+    """UPDATE `model`'s rows one by one from values: `ids_values` are (id, value, …) for `columns`, cast as
+    `casts`. `set_sql` adds assignments common to every row; `where` adds a guard on the row (alias m).
+    Returns the number of rows changed."""
     if not ids_values:
         return 0
-    table = Message._meta.db_table
+    table = model._meta.db_table
     guard = f" AND {where}" if where else ""
     if db.vendor == "postgresql":
         assignments = ", ".join([f'"{c}" = v."{c}"' for c in columns] + ([set_sql] if set_sql else []))
@@ -115,6 +114,10 @@ def update_messages(*, ids_values: Sequence[tuple], columns: Sequence[str], cast
                            [*row[1:], *set_params, row[0], *where_params])
             changed += cursor.rowcount
         return changed
+
+
+def update_messages(**kwargs) -> int:
+    return update_rows(Message, **kwargs)
 
 
 class GroupWriter:

@@ -3,15 +3,16 @@ batches. Moves are monotonic (statuses.report_target), so duplicates and late or
 nothing they should not. A report for a message not yet matched (its send not recorded yet) waits and is
 tried again; after `REPORT_MATCH_WINDOW` it is given up as unmatched."""
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import timedelta
 
+from django.db import connection as db
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from . import statuses
-from .bulk import GroupWriter, insert_rows
+from .bulk import Event, GroupWriter, execute, insert_events, insert_rows, json_rows, unpacked, update_rows
 from .gateways.base import StatusReport
 from .models import DeliveryReport, GatewayConnection, Message, MessageEvent
 from .services import release_credit
@@ -40,74 +41,120 @@ def reports_store(*, connection: GatewayConnection, reports: list[StatusReport])
 
 
 def reports_apply(*, limit: int = 2000, now=None) -> dict:
-    """Apply up to `limit` pending reports in one transaction. Returns counts by outcome."""
+    """Apply up to `limit` pending reports in one transaction. Returns counts by outcome.
+
+    Reports are folded in Python over plain tuples (a message may get several in one batch: sent, then
+    delivered); everything else is a handful of set-based statements whatever the batch size."""
     now = now or timezone.now()
-    counts = defaultdict(int)
     with transaction.atomic():
         pending = list(
             DeliveryReport.objects.filter(applied_at__isnull=True, available_at__lte=now)
-            .order_by("available_at", "id").select_for_update(skip_locked=True)[:limit]
+            .order_by("available_at", "id").select_for_update(skip_locked=True)
+            .values_list("id", "gateway_id", "gateway_message_id", "status", "reported_at", "received_at")[:limit]
         )
         if not pending:
             return {}
-        refs = defaultdict(set)
-        for report in pending:
-            refs[report.gateway_id].add(report.gateway_message_id)
-        match = Q(pk__in=[])
-        for gateway_id, gateway_refs in refs.items():
-            match |= Q(gateway_id=gateway_id, gateway_message_id__in=gateway_refs)
-        messages = {
-            (m["gateway_id"], m["gateway_message_id"]): m
-            for m in Message.objects.filter(match).order_by("id").select_for_update()
-            .values("id", "status", "gateway_id", "gateway_message_id", "reservation_id", "price")
-        }
-        original = {m["id"]: m["status"] for m in messages.values()}
-        events, outcomes, retry_later = [], defaultdict(list), []
-        for report in sorted(pending, key=lambda r: (r.reported_at or r.received_at, r.id)):
-            message = messages.get((report.gateway_id, report.gateway_message_id))
+        messages = _matched_messages({(r[1], r[2]) for r in pending})
+        original = {m[0]: m[1] for m in messages.values()}
+        settled, applied, retry_later = [], [], []  # (report, outcome, message); (report, message, status); report
+        for report_id, gateway_id, ref, reported, reported_at, received_at in sorted(
+            pending, key=lambda r: (r[4] or r[5], r[0])
+        ):
+            message = messages.get((gateway_id, ref))
             if message is None:
-                if now - report.received_at > REPORT_MATCH_WINDOW:
-                    outcomes[UNMATCHED].append(report.pk)
+                if now - received_at > REPORT_MATCH_WINDOW:
+                    settled.append((report_id, UNMATCHED, None))
                 else:
-                    retry_later.append(report.pk)
+                    retry_later.append(report_id)
                 continue
-            target = statuses.report_target(message["status"], report.status)
-            report.message_id = message["id"]
+            target = statuses.report_target(message[1], reported)
             if target is None:
-                outcomes[IGNORED].append(report.pk)
+                settled.append((report_id, IGNORED, message[0]))
                 continue
-            message["status"] = target
-            outcomes[APPLIED].append(report.pk)
-            events.append(MessageEvent(
-                message_id=message["id"], status=target, via=statuses.REPORT, code=report.code, detail=report.text,
-                raw=report.raw, at=report.reported_at or report.received_at,
-            ))
+            message[1] = target
+            settled.append((report_id, APPLIED, message[0]))
+            applied.append((report_id, message[0], target))
         _move_messages(messages.values(), original, now)
-        MessageEvent.objects.bulk_create(events, batch_size=1000)
-        for outcome, ids in outcomes.items():
-            DeliveryReport.objects.filter(pk__in=ids).update(applied_at=now, outcome=outcome)
-            counts[outcome] += len(ids)
-        matched = [r for r in pending if r.message_id]
-        DeliveryReport.objects.bulk_update(matched, ["message_id"], batch_size=1000)
+        _report_events(applied)
+        update_rows(DeliveryReport, ids_values=settled, columns=("outcome", "message_id"), casts=("text", "bigint"),
+                    set_sql="applied_at = %s", set_params=[now])
         if retry_later:
             # Not matched yet: look again a little later, without holding up the reports behind it.
             DeliveryReport.objects.filter(pk__in=retry_later).update(available_at=now + timedelta(seconds=5))
-            counts["waiting"] = len(retry_later)
+    counts = Counter(outcome for _, outcome, _ in settled)
+    if retry_later:
+        counts["waiting"] = len(retry_later)
     return dict(counts)
+
+
+def _matched_messages(refs: set[tuple[int, str]]) -> dict[tuple[int, str], list]:
+    """{(gateway, its message id): [id, status, reservation_id, price]} for the messages the reports name,
+    locked in id order (two appliers never wait on each other in a cycle)."""
+    columns = ("id", "status", "gateway_id", "gateway_message_id", "reservation_id", "price")
+    if db.vendor == "postgresql":
+        rows = execute(
+            f"SELECT {', '.join('m.' + c for c in columns)} FROM {Message._meta.db_table} AS m"
+            f" JOIN {unpacked(('bigint', 'text'), ('gw', 'ref'))} ON m.gateway_id = v.gw AND m.gateway_message_id = v.ref"
+            f" WHERE m.gateway_message_id <> '' ORDER BY m.id FOR UPDATE OF m",
+            [json_rows(sorted(refs))],
+        ).fetchall()
+    else:
+        by_gateway = defaultdict(set)
+        for gateway_id, ref in refs:
+            by_gateway[gateway_id].add(ref)
+        match = Q(pk__in=[])
+        for gateway_id, gateway_refs in by_gateway.items():
+            match |= Q(gateway_id=gateway_id, gateway_message_id__in=gateway_refs)
+        rows = Message.objects.filter(match).order_by("id").select_for_update().values_list(*columns)
+    return {(gateway_id, ref): [message_id, status, reservation_id, price]
+            for message_id, status, gateway_id, ref, reservation_id, price in rows}
+
+
+def _report_events(applied: list[tuple[int, int, str]]) -> None:
+    """A timeline event per applied report, with the report's code, text and raw payload (copied in SQL)."""
+    if not applied:
+        return
+    if db.vendor == "postgresql":
+        execute(
+            f"INSERT INTO {MessageEvent._meta.db_table} (message_id, status, via, code, detail, raw, at)"
+            f" SELECT v.mid, v.target, %s, r.code, r.text, r.raw, COALESCE(r.reported_at, r.received_at)"
+            f" FROM {DeliveryReport._meta.db_table} AS r"
+            f" JOIN {unpacked(('bigint', 'bigint', 'text'), ('rid', 'mid', 'target'))} ON r.id = v.rid",
+            [statuses.REPORT, json_rows(applied)],
+        )
+        return
+    reports = {r[0]: r for r in DeliveryReport.objects.filter(pk__in=[a[0] for a in applied])
+               .values_list("id", "code", "text", "raw", "reported_at", "received_at")}
+    insert_events(
+        Event(message_id, target, statuses.REPORT, reports[report_id][4] or reports[report_id][5],
+              code=reports[report_id][1], detail=reports[report_id][2], raw=reports[report_id][3])
+        for report_id, message_id, target in applied
+    )
 
 
 def _move_messages(messages, original: dict[int, str], now) -> None:
     """One guarded UPDATE per (from, to) pair; credit for messages a report took past or short of the carrier."""
     groups = defaultdict(list)
     credit = []
-    for message in messages:
-        before, after = original[message["id"]], message["status"]
+    for message_id, after, reservation_id, price in messages:
+        before = original[message_id]
         if before == after:
             continue
-        groups[(before, after)].append(message["id"])
+        groups[(before, after)].append(message_id)
         if before not in statuses.REACHED_CARRIER:  # the report came before our own record of the submission
-            credit.append((message["reservation_id"], message["price"], after in statuses.REACHED_CARRIER))
-    for (before, after), ids in groups.items():
-        final = {"final_at": now} if after in statuses.FINAL or after == statuses.DELIVERED else {}
-        Message.objects.filter(pk__in=ids, status=before).update(status=after, updated_at=now, **final)
+            credit.append((reservation_id, price, after in statuses.REACHED_CARRIER))
+    if db.vendor == "postgresql" and groups:
+        moves = [(i, before, after, after in statuses.FINAL or after == statuses.DELIVERED)
+                 for (before, after), ids in groups.items() for i in ids]
+        execute(
+            f"UPDATE {Message._meta.db_table} AS m SET status = v.after, updated_at = %s,"
+            f" final_at = CASE WHEN v.final THEN %s ELSE m.final_at END"
+            f" FROM {unpacked(('bigint', 'text', 'text', 'boolean'), ('id', 'before', 'after', 'final'))}"
+            f" WHERE m.id = v.id AND m.status = v.before",
+            [now, now, json_rows(moves)],
+        )
+    else:
+        for (before, after), ids in groups.items():
+            final = {"final_at": now} if after in statuses.FINAL or after == statuses.DELIVERED else {}
+            Message.objects.filter(pk__in=ids, status=before).update(status=after, updated_at=now, **final)
     release_credit(credit)

@@ -189,3 +189,28 @@ def test_ledger_rows_explain_every_cent(funded):
 def test_bad_sender_is_refused_per_message(funded, sender):
     outcome = send(funded, "+61412345678", sender=sender).outcomes[0]
     assert outcome.code == "INVALID_SENDER_ID" and outcome.price == 0
+
+
+def test_reports_for_one_message_in_one_batch_apply_in_the_order_they_happened(funded):
+    """They arrive shuffled and doubled; applied by when the gateway says they happened, each move once."""
+    outcome = send(funded, "+61412345678").outcomes[0]
+    connection = GatewayConnection.objects.get(account=funded)
+    Message.objects.filter(pk=outcome.message_id).update(status=statuses.SENDING, gateway=connection,
+                                                         gateway_message_id="REF-9")
+    now = timezone.now()
+    for status, seconds_ago, code in [(statuses.UNDELIVERED, 1, "30005"), (statuses.SENT, 30, ""),
+                                      (statuses.DELIVERED, 10, "DELIVRD"), (statuses.SENT, 30, "")]:
+        DeliveryReport.objects.create(gateway=connection, gateway_message_id="REF-9", status=status, code=code,
+                                      reported_at=now - timedelta(seconds=seconds_ago), raw={"s": status},
+                                      received_at=now, available_at=now)
+
+    assert reports.reports_apply() == {"applied": 3, "ignored": 1}
+
+    message = Message.objects.get(pk=outcome.message_id)
+    assert message.status == statuses.UNDELIVERED and message.final_at is not None
+    timeline = [(e.status, e.code, e.raw) for e in message.events.filter(via=statuses.REPORT).order_by("at", "id")]
+    assert timeline == [("sent", "", {"s": "sent"}), ("delivered", "DELIVRD", {"s": "delivered"}),
+                        ("undelivered", "30005", {"s": "undelivered"})]
+    assert set(DeliveryReport.objects.values_list("message_id", flat=True)) == {outcome.message_id}
+    # It reached the carrier only by the reports' word: its credit was settled, not refunded.
+    assert balance(funded) == Decimal("50") - AU_RATE
