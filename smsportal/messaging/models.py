@@ -114,8 +114,11 @@ class Message(models.Model):
                 fields=["gateway", "gateway_message_id"], name="message_gateway_ref", condition=~Q(gateway_message_id="")
             ),
             # The dispatcher's work: due retries and releases, without scanning finished messages.
+            # (time, id): the claim's ORDER BY next_attempt_at, id walks it in order even when a campaign left a
+            # million messages due at the same instant (on next_attempt_at alone that was a 0.4 s sort per claim).
             models.Index(
-                fields=["next_attempt_at"], name="message_due", condition=Q(status__in=[statuses.QUEUED, statuses.SCHEDULED])
+                fields=["next_attempt_at", "id"], name="message_due",
+                condition=Q(status__in=[statuses.QUEUED, statuses.SCHEDULED]),
             ),
             models.Index(fields=["updated_at"], name="message_in_flight", condition=Q(status=statuses.SENDING)),
         ]
