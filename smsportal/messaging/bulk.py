@@ -38,6 +38,12 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+def _adapted(values: Sequence) -> list:
+    """Parameters for a raw statement on a database without JSON rows: datetimes as Django stores them (on SQLite,
+    naive UTC text; the sqlite3 module's own adapter would add an offset and break comparisons)."""
+    return [db.ops.adapt_datetimefield_value(v) if isinstance(v, datetime) else v for v in values]
+
+
 def json_rows(rows: Iterable[Sequence]) -> str:
     return json.dumps(list(rows), separators=(",", ":"), default=_plain)
 
@@ -76,7 +82,7 @@ def insert_rows(model, columns: Sequence[str], casts: Sequence[str], rows: Seque
     with db.cursor() as cursor:
         cursor.executemany(
             f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(columns))})",
-            [[json.dumps(v) if i in json_at and v is not None else v for i, v in enumerate(row)] for row in rows],
+            [_adapted([json.dumps(v) if i in json_at and v is not None else v for i, v in enumerate(row)]) for row in rows],
         )
     return len(rows)
 
@@ -111,7 +117,7 @@ def update_rows(model, *, ids_values: Sequence[tuple], columns: Sequence[str], c
         assignments = ", ".join([f'"{c}" = %s' for c in columns] + ([set_sql] if set_sql else []))
         for row in ids_values:
             cursor.execute(f"UPDATE {table} AS m SET {assignments} WHERE m.id = %s{guard}",
-                           [*row[1:], *set_params, row[0], *where_params])
+                           _adapted([*row[1:], *set_params, row[0], *where_params]))
             changed += cursor.rowcount
         return changed
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from django.db import connection as db
 from django.db import transaction
 from django.utils import timezone
 
@@ -18,6 +19,7 @@ from smsportal.accounts.models import Account
 from smsportal.errors import DomainError, InsufficientCredit
 
 from . import encoding, statuses
+from .bulk import Event, execute, insert_events, insert_rows, update_messages
 from .models import GatewayConnection, Message, MessageEvent
 from .routing import Router
 from .selectors import pricing_card_for
@@ -218,13 +220,17 @@ def release_credit(moves) -> None:
         accounts.credit_release(reservation_id=reservation_id, spent=spent, refunded=refunded)
 
 
-def messages_cancel(*, account: Account, message_ids=None) -> int:
-    """Cancel scheduled or queued messages not yet claimed by the dispatcher (all of them when no ids)."""
+def messages_cancel(*, account: Account, message_ids=None, campaign_id: int | None = None) -> int:
+    """Cancel scheduled or queued messages not yet claimed by the dispatcher: the given ids, a campaign's, or
+    all of them. Their credit goes back."""
     now = timezone.now()
+    cancellable = statuses.sources(statuses.CANCELLED, statuses.USER)
     with transaction.atomic():
-        candidates = Message.objects.select_for_update().filter(
-            account=account, status__in=statuses.sources(statuses.CANCELLED, statuses.USER)
-        )
+        if campaign_id is not None and message_ids is None and db.vendor == "postgresql":
+            return _cancel_campaign(account.pk, campaign_id, now)
+        candidates = Message.objects.select_for_update().filter(account=account, status__in=cancellable)
+        if campaign_id is not None:
+            candidates = candidates.filter(campaign_id=campaign_id)
         if message_ids is not None:
             candidates = candidates.filter(pk__in=list(message_ids))
         rows = list(candidates.values_list("id", "reservation_id", "price"))
@@ -234,11 +240,97 @@ def messages_cancel(*, account: Account, message_ids=None) -> int:
         Message.objects.filter(pk__in=ids).update(
             status=statuses.CANCELLED, final_at=now, updated_at=now, next_attempt_at=None
         )
-        MessageEvent.objects.bulk_create(
-            [MessageEvent(message_id=i, status=statuses.CANCELLED, via=statuses.USER, detail="Cancelled.", at=now) for i in ids]
-        )
+        insert_events(Event(i, statuses.CANCELLED, statuses.USER, now, detail="Cancelled.") for i in ids)
         release_credit((reservation_id, price, False) for _, reservation_id, price in rows)
     return len(rows)
+
+
+def _cancel_campaign(account_id: int, campaign_id: int, now) -> int:
+    """A whole campaign's waiting messages in one statement (a million of them is one UPDATE, not a list of ids)."""
+    table, events = Message._meta.db_table, MessageEvent._meta.db_table
+    cancellable = sorted(statuses.sources(statuses.CANCELLED, statuses.USER))
+    rows = execute(
+        f"WITH moved AS (UPDATE {table} SET status = %s, final_at = %s, updated_at = %s, next_attempt_at = NULL"
+        f" WHERE account_id = %s AND campaign_id = %s AND status = ANY(%s) RETURNING id, reservation_id, price),"
+        f" logged AS (INSERT INTO {events} (message_id, status, via, code, detail, raw, at)"
+        f" SELECT id, %s, %s, '', 'Cancelled.', NULL, %s FROM moved)"
+        f" SELECT reservation_id, sum(price), count(*) FROM moved GROUP BY reservation_id",
+        [statuses.CANCELLED, now, now, account_id, campaign_id, cancellable, statuses.CANCELLED, statuses.USER, now],
+    ).fetchall()
+    release_credit((reservation_id, total, False) for reservation_id, total, _ in rows)
+    return sum(count for _, _, count in rows)
+
+
+def messages_hold(*, account: Account, campaign_id: int) -> int:
+    """Hold a campaign's waiting messages (a pause): without a due time neither the release of schedules nor the
+    dispatcher's claim will take them. Messages already claimed finish their send."""
+    return Message.objects.filter(
+        account=account, campaign_id=campaign_id, status__in=(statuses.QUEUED, statuses.SCHEDULED),
+    ).exclude(next_attempt_at=None).update(next_attempt_at=None, updated_at=timezone.now())
+
+
+def messages_held(*, account: Account, campaign_id: int, after_id: int = 0, limit: int = 5000):
+    """(id, to, country) of a campaign's held messages, in id order, from after `after_id`."""
+    return list(
+        Message.objects.filter(account=account, campaign_id=campaign_id, next_attempt_at=None,
+                               status__in=(statuses.QUEUED, statuses.SCHEDULED), pk__gt=after_id)
+        .order_by("pk").values_list("id", "to", "country")[:limit]
+    )
+
+
+def messages_reschedule(*, account: Account, due: list[tuple[int, datetime]]) -> int:
+    """Give held messages their due times again (a resume); those due now are queued, the others scheduled."""
+    now = timezone.now()
+    rows = [(message_id, at, statuses.QUEUED if at <= now else statuses.SCHEDULED) for message_id, at in due]
+    with transaction.atomic():
+        changed = update_messages(
+            ids_values=rows, columns=("next_attempt_at", "status"), casts=("timestamptz", "text"),
+            set_sql="updated_at = %s", set_params=[now],
+            where="m.next_attempt_at IS NULL AND m.status IN (%s, %s) AND m.account_id = %s",
+            where_params=[statuses.QUEUED, statuses.SCHEDULED, account.pk],
+        )
+        queued = sum(1 for _, at, status in rows if status == statuses.QUEUED)
+        if queued:
+            from .tasks import dispatch_kick
+
+            transaction.on_commit(lambda: dispatch_kick(queued))
+    return changed
+
+
+# Columns of a message written by messages_insert, in this order.
+INSERT_COLUMNS = (
+    "account_id", "contact_id", "campaign_id", "variant_key", "to", "country", "sender", "body", "encoding",
+    "segments", "price", "reservation_id", "status", "blocked_reason", "error_code", "error_text",
+    "idempotency_key", "attempts", "next_attempt_at", "custom_string", "source", "receipt_read", "schedule_at",
+    "created_at", "queued_at", "final_at", "updated_at",
+)
+_INSERT_CASTS = (
+    "bigint", "bigint", "bigint", "text", "text", "text", "text", "text", "text", "integer", "numeric", "bigint",
+    "text", "text", "text", "text", "text", "smallint", "timestamptz", "text", "text", "boolean", "timestamptz",
+    "timestamptz", "timestamptz", "timestamptz", "timestamptz",
+)
+
+
+def messages_insert(*, rows: list[tuple]) -> int:
+    """Write prepared messages (INSERT_COLUMNS, already priced, reserved and given their status) in one
+    statement: a campaign's fan-out. Queued ones wake the dispatcher after commit."""
+    count = insert_rows(Message, (*INSERT_COLUMNS, "gateway_message_id"), (*_INSERT_CASTS, "text"), [
+        (*row[:10], str(row[10]), *row[11:], "") for row in rows  # Decimal price as exact text
+    ])
+    status_at = INSERT_COLUMNS.index("status")
+    queued = sum(1 for row in rows if row[status_at] == statuses.QUEUED)
+    if queued:
+        from .tasks import dispatch_kick
+
+        transaction.on_commit(lambda: dispatch_kick(queued))
+    return count
+
+
+def sender_problem(sender: str) -> str:
+    """Why a sender cannot be used, or "" when it can."""
+    if sender and not _SENDER.match(sender):
+        return "The sender must be a phone number or 1–11 letters, digits and spaces."
+    return ""
 
 
 def receipts_mark_read(*, account: Account, before: datetime | None = None) -> int:

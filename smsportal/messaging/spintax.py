@@ -139,11 +139,12 @@ class _Group:
     """Compiled group: alternatives as compact sequences (str | _Group), counts for decoding, and
     ``sub``: per alternative, just the groups directly in it (what :meth:`Template.render` walks)."""
 
-    __slots__ = ("alts", "n", "count", "starts", "sub")
+    __slots__ = ("alts", "n", "count", "starts", "sub", "ordinal")
 
     def __init__(self, alts: tuple[tuple, ...], counts: list[int]):
         self.alts = alts
         self.n = len(alts)
+        self.ordinal = -1  # the group's number in document order, set by _number
         self.count = sum(counts)
         self.sub = tuple(tuple(item for item in alt if type(item) is not str) for alt in alts)
         starts, acc = [], 0
@@ -174,6 +175,25 @@ def _compile(seq: tuple[Node, ...]) -> tuple[tuple, int]:
     if buf:
         items.append("".join(buf))
     return tuple(items), count
+
+
+def _number(seq: tuple, sizes: list[int]) -> None:
+    """Number the groups in document order (a group before the groups inside it), collecting their sizes."""
+    for item in seq:
+        if type(item) is not str:
+            item.ordinal = len(sizes)
+            sizes.append(item.n)
+            for alt in item.alts:
+                _number(alt, sizes)
+
+
+def _walk_choices(groups: tuple[_Group, ...], choices, key: list[int]) -> None:
+    for group in groups:
+        i = choices[group.ordinal]
+        key.append(i)
+        sub = group.sub[i]
+        if sub:
+            _walk_choices(sub, choices, key)
 
 
 # --- seeds --------------------------------------------------------------------------------------
@@ -220,13 +240,16 @@ def seed_for(campaign_id: object, contact_id: object) -> int:
 class Template:
     """A parsed spintax template. Immutable; obtain one with :func:`parse` (cached)."""
 
-    __slots__ = ("source", "nodes", "fields", "_compact", "_count", "_flat", "_top", "_blocks", "_memo")
+    __slots__ = ("source", "nodes", "fields", "sizes", "_compact", "_count", "_flat", "_top", "_blocks", "_memo")
 
     def __init__(self, source: str, nodes: tuple[Node, ...]):
         self.source = source
         self.nodes = nodes
         self._compact, self._count = _compile(nodes)
         self._top = tuple(item for item in self._compact if type(item) is not str)
+        sizes: list[int] = []
+        _number(self._compact, sizes)
+        self.sizes = tuple(sizes)  # alternatives of each group, in document order
         # a path visits at most every group once: that many words, 8 per BLAKE2b block
         self._blocks = max(1, -(-_count_groups(self._top) // 8))
         self._memo: dict[tuple[int, ...], tuple[str, str]] = {}
@@ -255,6 +278,25 @@ class Template:
             return self._flat, ""
         path: list[int] = []
         _walk(self._top, _words(_seed_bytes(seed), self._blocks), path)
+        path_key = tuple(path)
+        hit = self._memo.get(path_key)
+        if hit is not None:
+            return hit
+        out: list[str] = []
+        _follow(self._compact, iter(path), out)
+        result = "".join(out), ".".join(map(str, path))
+        if len(self._memo) < _MEMO_LIMIT:
+            self._memo[path_key] = result
+        return result
+
+    def render_choices(self, choices) -> tuple[str, str]:
+        """``(spun text, variant key)`` with ``choices[g]`` picked in group ``g`` (document order; one entry per
+        group in :attr:`sizes`). Groups off the chosen path ignore their entry: a choice never depends on
+        another, so each can be decided (or counted in SQL) on its own."""
+        if self._flat is not None:
+            return self._flat, ""
+        path: list[int] = []
+        _walk_choices(self._top, choices, path)
         path_key = tuple(path)
         hit = self._memo.get(path_key)
         if hit is not None:
