@@ -25,6 +25,7 @@ class Problem:
     field: str
     message: str
     position: int | None = None
+    label: str = ""  # the variant it is in, if any
 
 
 @dataclass(frozen=True)
@@ -105,25 +106,26 @@ def compile_plan(key: int, specs: Sequence[VariantSpec], custom_keys=frozenset()
     for index, spec in enumerate(specs):
         where = f"variants.{index}.body"
         if not spec.body.strip():
-            problems.append(Problem(where, f"Variant {spec.label} has no message."))
+            problems.append(Problem(where, f"Variant {spec.label} has no message.", label=spec.label))
             continue
+        found = len(problems)
         try:
             template = spintax.parse(spec.body)
         except spintax.SpintaxError as exc:
-            problems.append(Problem(where, exc.message, exc.position))
-            continue
+            template = None
+            problems.append(Problem(where, exc.message, exc.position, spec.label))
         try:
             merge.validate(spec.body)
         except merge.MergeError as exc:
-            problems.append(Problem(where, str(exc), exc.position))
-            continue
+            problems.append(Problem(where, str(exc), exc.position, spec.label))
         for match in merge.TOKEN_RE.finditer(spec.body):
             name = match.group("name")
             if field_column(name, custom_keys) is None:
-                problems.append(Problem(where, f"Unknown merge field {{{{{name}}}}}.", match.start()))
+                problems.append(Problem(where, f"Unknown merge field {{{{{name}}}}}.", match.start(), spec.label))
             else:
                 fields.setdefault(name, None)
-        compiled.append(CompiledVariant(spec.label, spec.body, spec.split, template))
+        if template is not None and len(problems) == found:
+            compiled.append(CompiledVariant(spec.label, spec.body, spec.split, template))
     splits = [spec.split for spec in specs]
     if any(not isinstance(s, int) or s < 1 or s > 100 for s in splits):
         problems.append(Problem("variants", "Each variant's split is a whole percentage from 1 to 100."))

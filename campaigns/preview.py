@@ -69,6 +69,15 @@ class Tally:
         """Messages the launch writes: those that go out and the blocked ones (kept, with their reason)."""
         return self.recipients + sum(self.blocked.values())
 
+    # Lists for templates: a template looking up `blocked.most_common` on a Counter gets its count of that key.
+    @property
+    def blocked_rows(self) -> list[tuple[str, int]]:
+        return self.blocked.most_common()
+
+    @property
+    def missing_rows(self) -> list[tuple[str, int]]:
+        return self.missing.most_common()
+
 
 @dataclass(frozen=True)
 class Source:

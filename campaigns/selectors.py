@@ -58,6 +58,11 @@ class Line:
         return sum(self.counts.values())
 
     @property
+    def status_rows(self) -> list[tuple[str, int]]:
+        """(status, messages), most first — for templates, which cannot call a Counter's methods."""
+        return [(status, n) for status, n in self.counts.most_common() if n]
+
+    @property
     def reached(self) -> int:
         return sum(self.counts[s] for s in statuses.REACHED_CARRIER)
 

@@ -43,11 +43,12 @@ def export_stream(messages) -> Iterator[str]:
         ])
 
 
-def export_response(*, access: Access, flt: MessageFilter) -> StreamingHttpResponse:
-    """The messages `flt` selects in the caller's workspace, newest first, as a CSV download."""
+def export_response(*, access: Access, flt: MessageFilter, name: str = "") -> StreamingHttpResponse:
+    """The messages `flt` selects in the caller's workspace, newest first, as a CSV download (`name` starts
+    the file's name; by default "messages-<workspace>")."""
     messages = messages_filtered(access=access, flt=flt).iterator(chunk_size=CHUNK_SIZE)
     response = StreamingHttpResponse(export_stream(messages), content_type="text/csv; charset=utf-8")
-    name = slugify(access.account.name) or f"workspace-{access.account.pk}"
-    response["Content-Disposition"] = f'attachment; filename="messages-{name}-{timezone.localdate().isoformat()}.csv"'
+    name = name or "messages-" + (slugify(access.account.name) or f"workspace-{access.account.pk}")
+    response["Content-Disposition"] = f'attachment; filename="{name}-{timezone.localdate().isoformat()}.csv"'
     response["Cache-Control"] = "no-store"
     return response
