@@ -11,7 +11,7 @@ from django.db.models import Count, Prefetch, QuerySet
 
 from smsportal.accounts.permissions import Access
 from smsportal.errors import one_or_not_found
-from smsportal.messaging import statuses
+from smsportal.messaging import spintax, statuses
 from smsportal.messaging.selectors import message_stats
 
 from .models import Campaign, CampaignResponse, CampaignVariant
@@ -139,10 +139,15 @@ def campaign_report(*, campaign: Campaign) -> Report:
             else:
                 line.opt_outs += row["n"]
     ordered_choices = {}
+    texts = {v.label: spintax.parse(v.body).first_choices() for v in campaign.variants.all()}
     for label, lines in choices.items():
         ordered = sorted(lines.values(), key=lambda line: int(line.label))
         for line in ordered:
-            line.label = f"{label} · choice {int(line.label) + 1}"
+            index = int(line.label)
+            shown = (texts.get(label) or [])[index:index + 1]
+            text = shown[0].strip() if shown else ""
+            text = text if len(text) <= 24 else text[:23] + "…"
+            line.label = f"{label} · “{text}”" if text else f"{label} · choice {index + 1}"
         ordered_choices[label] = ordered[:SPIN_ROWS]
     samples = list(campaign.samples.values_list("at", "counts"))
     return Report(total, list(variants.values()), ordered_choices, samples)

@@ -92,8 +92,11 @@ def _composer_page(request, form: ComposerForm, campaign: Campaign | None, *, st
         "merge_fields": _merge_fields(request), "test_form": TestSendForm(),
         "preview": preview if preview is not None else _preview_for(request, form, campaign),
         "reasons": BLOCK_REASONS,
-        "contacts_for_preview": contact_selectors.contact_queryset(access=request.access).order_by("-pk")
-        .values("pk", "first_name", "last_name", "phone_number")[:50],
+        "contacts_for_preview": [
+            (pk, f"{' '.join(n for n in (first, last) if n) or phone} ({phone})" if (first or last) else phone)
+            for pk, first, last, phone in contact_selectors.contact_queryset(access=request.access).order_by("-pk")
+            .values_list("pk", "first_name", "last_name", "phone_number")[:50]
+        ],
     }
     return render_in_zone(request, "campaigns/composer.html", context, status=status)
 

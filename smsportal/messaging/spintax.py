@@ -308,6 +308,13 @@ class Template:
             self._memo[path_key] = result
         return result
 
+    def first_choices(self) -> list[str]:
+        """The alternatives of the template's first group as text (groups inside them shown as ``{…}``): what a
+        report calls the top-level spintax choices. Empty when the template has no groups."""
+        if not self._top:
+            return []
+        return ["".join(item if type(item) is str else "{…}" for item in alt) for alt in self._top[0].alts]
+
     def body(self, index: int) -> tuple[str, str]:
         """The ``index``-th path (0 ≤ index < count()) in lexicographic key order: ``(text, key)``."""
         if not 0 <= index < self._count:
