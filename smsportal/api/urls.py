@@ -4,6 +4,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
+from campaigns.api import SmsCampaignViewSet
 from contacts.api import (
     ContactListViewSet,
     ContactsListsSearchView,
@@ -48,6 +49,7 @@ router.register("contacts/import-jobs", ImportJobViewSet, basename="import-job")
 router.register("segments", SegmentViewSet, basename="segment")
 router.register("custom-fields", CustomFieldViewSet, basename="custom-field")
 router.register("gateways", GatewayViewSet, basename="gateway")
+router.register("sms-campaigns", SmsCampaignViewSet, basename="sms-campaign")
 
 public = {"permission_classes": [Public], "authentication_classes": [], "throttle_classes": []}
 
