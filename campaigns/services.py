@@ -299,7 +299,7 @@ def campaign_preview(*, campaign: Campaign, specs: list[VariantSpec] | None = No
     who = audience_of(account, audience_data)
     source = contact_source(who.contacts, plan, _custom_keys(account))
     result.tally = tally(plan, grouped(source, plan), card=pricing_card_for(account=account),
-                         router=Router(account.pk), list_memberships=who.list_memberships,
+                         router=Router(account.pk), duplicates=who.duplicates(),
                          smart_plan=_smart_plan(plan, campaign))
     if samples or chosen_contact_id:
         result.samples = _samples(campaign, plan, who, chosen_contact_id, samples)
@@ -311,7 +311,7 @@ def campaign_preview(*, campaign: Campaign, specs: list[VariantSpec] | None = No
 
 def _snapshot_source(campaign: Campaign, plan: Plan) -> Source:
     rows = CampaignRecipient.objects.filter(campaign_id=campaign.pk).annotate(
-        a_excluded=Value(False), a_in_lists=Value(False), a_reason=F("reason"),
+        a_excluded=Value(False), a_reason=F("reason"),
     )
     exprs = {name: Coalesce(KeyTextTransform(name, "values"), Value(""), output_field=TextField())
              for name in plan.fields}

@@ -138,6 +138,7 @@ def main(argv: list[str]) -> int:
     if postgres:
         call_command("migrate", verbosity=0)
     from . import bench_contacts  # noqa: F401  (registers its benchmarks)
+    from . import bench_campaigns  # noqa: F401
     from . import bench_messaging  # noqa: F401
 
     OUT_DIR.mkdir(parents=True, exist_ok=True)
