@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from contacts.models import Contact, CustomField
 from smsportal.accounts import services as accounts
-from smsportal.accounts.models import Account
+from smsportal.accounts.models import Account, User
 from smsportal.errors import DomainError, InsufficientCredit
 from smsportal.messaging import encoding, statuses
 from smsportal.messaging import services as messaging
@@ -85,7 +85,16 @@ def campaign_save(*, account: Account, data: dict, campaign: Campaign | None = N
     custom_string, source."""
     if campaign is not None and not campaign.is_draft:
         raise DomainError("Only a draft can be changed; this campaign was launched.", field="status")
-    campaign = campaign or Campaign(account=account, created_by=by if getattr(by, "is_authenticated", False) else None)
+    campaign = campaign or Campaign(account=account, created_by=by if isinstance(by, User) else None)
+    if "assign_key" in data and campaign.pk is None and data["assign_key"] not in (None, ""):
+        # A caller that previewed with a key keeps it, so the launch counts what the preview counted.
+        try:
+            key = int(data["assign_key"])
+        except (TypeError, ValueError):
+            raise DomainError("assign_key must be a whole number.", field="assign_key") from None
+        if not 0 < key < 2**31:
+            raise DomainError("assign_key must be from 1 to 2147483647.", field="assign_key")
+        campaign.assign_key = key
     if "name" in data or campaign.pk is None:
         name = str(data.get("name") or "").strip()
         if not name or len(name) > MAX_NAME:
@@ -166,7 +175,7 @@ def campaign_duplicate(*, campaign: Campaign, by=None) -> Campaign:
             local_send_at=campaign.local_send_at, quiet_hours=campaign.quiet_hours, quiet_start=campaign.quiet_start,
             quiet_end=campaign.quiet_end, rate_per_minute=campaign.rate_per_minute,
             custom_string=campaign.custom_string, source=campaign.source,
-            created_by=by if getattr(by, "is_authenticated", False) else None,
+            created_by=by if isinstance(by, User) else None,
         )
         CampaignVariant.objects.bulk_create(
             CampaignVariant(campaign=copy, label=v.label, body=v.body, split=v.split, position=v.position)
@@ -562,7 +571,8 @@ def campaign_cancel(*, campaign: Campaign) -> Campaign:
 # --- Test sends and replies --------------------------------------------------------------------------------------
 
 
-def campaign_test_send(*, campaign: Campaign, to: str, contact_id: int | None = None):
+def campaign_test_send(*, campaign: Campaign, to: str, contact_id: int | None = None,
+                       source: str = Message.Source.UI):
     """Send the message one recipient would get (the chosen contact's, else with empty merge fields) to a phone
     of your own, now, charged as any message. Returns messages_send's result."""
     plan, problems = plan_for(campaign)
@@ -573,7 +583,7 @@ def campaign_test_send(*, campaign: Campaign, to: str, contact_id: int | None = 
     values = contact_values(contact, plan.fields, _custom_keys(campaign.account)) if contact else {}
     rendered = plan.render(contact.pk if contact else 0, values)
     result = messaging.messages_send(
-        account=campaign.account, source=Message.Source.UI,
+        account=campaign.account, source=source,
         requests=[messaging.SmsRequest(to=to, body=rendered.body, sender=campaign.sender,
                                        custom_string=f"test of campaign {campaign.pk}")],
     )

@@ -162,9 +162,8 @@ def _save(request, campaign: Campaign | None):
     launching = request.POST.get("action") == "launch"
     try:
         if campaign is None:
-            campaign = services.campaign_save(account=request.access.account, data=data, by=request.user)
-            campaign.assign_key = _posted_key(request)
-            campaign.save(update_fields=["assign_key"])
+            campaign = services.campaign_save(account=request.access.account, by=request.user,
+                                              data={**data, "assign_key": _posted_key(request)})
         else:
             campaign = services.campaign_save(account=request.access.account, data=data, campaign=campaign)
         if launching:

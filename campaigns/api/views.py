@@ -27,6 +27,7 @@ from smsportal.api.pagination import ClickSendPagination
 from smsportal.api.permissions import HasCapability
 from smsportal.errors import DomainError
 from smsportal.messaging.api.serializers import SendResultSerializer
+from smsportal.messaging.models import Message
 from smsportal.messaging.selectors import message_stats
 
 from .. import selectors, services
@@ -356,7 +357,8 @@ class SmsCampaignViewSet(viewsets.ViewSet):
         incoming.is_valid(raise_exception=True)
         date = int(timezone.now().timestamp())
         result = services.campaign_test_send(campaign=campaign, to=incoming.validated_data["to"],
-                                             contact_id=incoming.validated_data.get("contact_id"))
+                                             contact_id=incoming.validated_data.get("contact_id"),
+                                             source=Message.Source.API)
         data = SendResultSerializer(result, context={"account": request.auth.account, "date": date}).data
         message = "Test message queued." if result.queued_count else "The test message was not sent: see its status."
         return _respond(data, message)
