@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import DeliveryReport, GatewayConnection, Message, MessageEvent
+from .models import DeliveryReport, GatewayConnection, Message, MessageEvent, MessageStat
 from .selectors import mask_secret
 
 
@@ -51,3 +51,13 @@ class DeliveryReportAdmin(ReadOnly):
     list_filter = ["outcome", "status"]
     search_fields = ["=gateway_message_id"]
     raw_id_fields = ["gateway"]
+
+
+@admin.register(MessageStat)
+class MessageStatAdmin(ReadOnly):
+    list_display = ["account_id", "bucket", "campaign_id", "country", "gateway_id", "status", "messages", "segments",
+                    "cost", "squashed"]
+    list_filter = ["squashed", "status"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the triggers keep them; stats_rebuild repairs them

@@ -173,3 +173,38 @@ class DeliveryReport(models.Model):
             models.Index(fields=["available_at", "id"], name="dlr_pending", condition=Q(applied_at__isnull=True)),
             models.Index(fields=["gateway", "gateway_message_id"], name="dlr_gateway_ref"),
         ]
+
+
+class MessageStat(models.Model):
+    """Outbound messages counted by (account, hour created, campaign, variant, country, gateway, status), kept by
+    database triggers on messaging_message so every write path (ORM, bulk_create, raw SQL) keeps them exact.
+
+    Append-then-squash (RapidPro's squashable counts): each write to messages appends signed delta rows here and
+    `stats.stats_squash` later folds a dims group's rows into one. A group's value is the SUM over all its rows,
+    squashed or not. 0 and '' stand for "none" so dims compare with "="; there is no unique constraint on purpose.
+    """
+
+    account_id = models.BigIntegerField()  # a plain id: stats never block deleting anything
+    bucket = models.DateTimeField()  # created_at truncated to the hour, UTC
+    campaign_id = models.BigIntegerField(default=0)
+    variant_key = models.CharField(max_length=64, blank=True)
+    country = models.CharField(max_length=2, blank=True)
+    gateway_id = models.BigIntegerField(default=0)
+    status = models.CharField(max_length=12)
+    messages = models.BigIntegerField()  # negative in a delta row that moved messages out of these dims
+    segments = models.BigIntegerField()
+    cost = models.DecimalField(max_digits=16, decimal_places=4)
+    squashed = models.BooleanField(default=False)
+
+    DIMS = ("account_id", "bucket", "campaign_id", "variant_key", "country", "gateway_id", "status")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["account_id", "bucket"], name="message_stat_account"),
+            models.Index(fields=["campaign_id", "status"], name="message_stat_campaign", condition=~Q(campaign_id=0)),
+            # The squasher's work: the delta rows only.
+            models.Index(fields=["squashed"], name="message_stat_unsquashed", condition=Q(squashed=False)),
+        ]
+
+    def __str__(self):
+        return f"{self.account_id} {self.bucket:%Y-%m-%d %H}h {self.status}: {self.messages}"
