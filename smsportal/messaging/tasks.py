@@ -8,10 +8,11 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from . import dispatch, reports, statuses
+from . import dispatch, reports, stats, statuses
 from .models import DeliveryReport, Message
 
 MAX_PARALLEL_BATCHES = 4  # dispatch tasks kicked at once; each re-kicks itself while there is more
+STATS_SQUASH_LIMIT = 5000  # dims groups per tick: far more than a tick's writes leave at full speed
 
 
 @shared_task(name="messaging.dispatch", acks_late=True, ignore_result=True)
@@ -42,7 +43,8 @@ def reports_kick(*, delay: float = 0) -> None:
 
 @shared_task(name="messaging.tick", ignore_result=True)
 def tick() -> dict:
-    """Every few seconds: release due schedules, recover interrupted batches, and wake the workers if work waits."""
+    """Every few seconds: release due schedules, recover interrupted batches, wake the workers if work waits, and
+    squash the message stats' delta rows."""
     if not cache.add("messaging:tick", 1, timeout=30):
         return {"skipped": "another tick is running"}
     try:
@@ -55,6 +57,7 @@ def tick() -> dict:
         waiting = DeliveryReport.objects.filter(applied_at__isnull=True, available_at__lte=now).exists()
         if waiting:
             reports_kick()
-        return {"released": released, **recovered, "due": due, "reports": waiting}
+        squashed = stats.stats_squash(limit=STATS_SQUASH_LIMIT)
+        return {"released": released, **recovered, "due": due, "reports": waiting, "squashed": squashed}
     finally:
         cache.delete("messaging:tick")

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from contacts.models import OptOut
 from smsportal.accounts import services as accounts
-from smsportal.messaging import bulk, statuses
+from smsportal.messaging import bulk, statuses, tasks
 from smsportal.messaging.models import Message, MessageStat
 from smsportal.messaging.selectors import STAT_DIMS, message_stats
 from smsportal.messaging.services import SmsRequest, messages_cancel, messages_send
@@ -150,6 +150,14 @@ def test_squash_is_idempotent_and_leaves_one_row_per_group(busy):
     assert stats_squash() == 2
     assert not MessageStat.objects.filter(status=statuses.SENT).exists()
     assert stats([busy.pk]) == counted([busy.pk])
+
+
+def test_tick_squashes(busy, monkeypatch):
+    monkeypatch.setattr(tasks, "dispatch_kick", lambda n: None)
+    monkeypatch.setattr(tasks, "reports_kick", lambda **_: None)
+    assert tasks.tick()["squashed"] > 0
+    assert not MessageStat.objects.filter(squashed=False).exists()
+    assert tasks.tick()["squashed"] == 0
 
 
 def test_selector_refuses_unknown_dims_and_unscoped_queries(busy):
