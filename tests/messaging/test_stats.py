@@ -8,6 +8,7 @@ from datetime import timezone as dt_timezone
 from decimal import Decimal
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connection, connections
 from django.utils import timezone
 
@@ -158,6 +159,21 @@ def test_tick_squashes(busy, monkeypatch):
     assert tasks.tick()["squashed"] > 0
     assert not MessageStat.objects.filter(squashed=False).exists()
     assert tasks.tick()["squashed"] == 0
+
+
+def test_rebuild_command_repairs_one_account_or_all(busy, capsys):
+    wanted = counted([busy.pk])
+    MessageStat.objects.filter(account_id=busy.pk, status=statuses.DELIVERED).delete()  # stats gone astray
+    assert stats([busy.pk]) != wanted
+
+    call_command("rebuild_message_stats", "--account", str(busy.pk))
+    assert f"account {busy.pk}: {len(wanted)} groups" in capsys.readouterr().out
+    assert stats([busy.pk]) == wanted
+    call_command("rebuild_message_stats")
+    assert stats([busy.pk]) == wanted
+    assert not MessageStat.objects.filter(squashed=False).exists()
+    with pytest.raises(CommandError, match="No account"):
+        call_command("rebuild_message_stats", "--account", "999999")
 
 
 def test_selector_refuses_unknown_dims_and_unscoped_queries(busy):
