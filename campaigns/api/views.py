@@ -6,7 +6,6 @@ Capabilities: reading needs `campaigns.view`; anything that changes a campaign n
 sends or prices a send (send, price, launch, resume, test) needs `sms.send` too, as /v3/sms/send does.
 """
 
-from collections import defaultdict
 from contextlib import contextmanager
 from datetime import datetime
 from datetime import timezone as dt_timezone
@@ -28,7 +27,6 @@ from smsportal.api.permissions import HasCapability
 from smsportal.errors import DomainError
 from smsportal.messaging.api.serializers import SendResultSerializer
 from smsportal.messaging.models import Message
-from smsportal.messaging.selectors import message_stats
 
 from .. import selectors, services
 from ..models import Campaign
@@ -183,20 +181,6 @@ def filtered(campaigns, request):
     return campaigns
 
 
-def page_counts(account, campaigns) -> dict[int, dict[str, int]]:
-    """Messages by status of each launched campaign of a page, in one query over the stats rollup: the account's
-    hours since the earliest launch on the page (a campaign's messages are all written after its launch)."""
-    launched = {c.pk: c.launched_at for c in campaigns if c.launched_at}
-    if not launched:
-        return {}
-    since = min(launched.values()).replace(minute=0, second=0, microsecond=0)
-    counts: dict[int, dict[str, int]] = defaultdict(dict)
-    for row in message_stats(account_ids=[account.pk], since=since, group_by=("campaign_id", "status")):
-        if row["campaign_id"] in launched:
-            counts[row["campaign_id"]][row["status"]] = row["messages"]
-    return counts
-
-
 def list_names(access: Access, campaigns) -> dict[int, str]:
     """The name of each campaign's first list (ClickSend's `_list_name`), in one query."""
     ids = {(c.audience or {}).get("lists", [None])[0] for c in campaigns if (c.audience or {}).get("lists")}
@@ -209,7 +193,7 @@ def campaign_data(request, campaigns, *, many=False):
     access = request.auth
     items = list(campaigns) if many else [campaigns]
     if many:
-        counts = page_counts(access.account, items)
+        counts = selectors.campaigns_status_counts(campaigns=items)
     else:
         counts = {items[0].pk: selectors.campaign_status_counts(campaign=items[0])} if items[0].launched_at else {}
     context = {"account": access.account, "list_names": list_names(access, items), "counts": counts}
