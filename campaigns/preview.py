@@ -150,12 +150,15 @@ def grouped(source: Source, plan: Plan):
 
 def _analytic(queryset) -> list:
     """Run one big aggregate the way an analytic query should run on PostgreSQL: memory enough to hash a million
-    rows without spilling, both cores, and no JIT compile (it costs more than it saves on a query this simple)."""
+    rows without spilling, both cores, no JIT compile (it costs more than it saves on a query this simple), and
+    hashing rather than sorting to group. The planner cannot know a million recipients fall into a few thousand
+    groups; left alone it sorts them by every column, names under their collation included (3.3 s against 1.3 s
+    on a million)."""
     if db.vendor != "postgresql":
         return list(queryset)
     with transaction.atomic():
         with db.cursor() as cursor:
-            cursor.execute("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off;"
+            cursor.execute("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off; SET LOCAL enable_sort = off;"
                            " SET LOCAL parallel_setup_cost = 100; SET LOCAL parallel_tuple_cost = 0.01")
         return list(queryset)
 
