@@ -37,17 +37,22 @@ def campaign_status_counts(*, campaign: Campaign) -> dict[str, int]:
     return {row["status"]: row["messages"] for row in rows}
 
 
-def campaigns_status_counts(*, campaigns) -> dict[int, dict[str, int]]:
-    """Counts by status for a page of campaigns, in one rollup query."""
+def campaigns_lines(*, campaigns) -> dict[int, "Line"]:
+    """Counts by status and spend for a page of campaigns, in one rollup query."""
     launched = [c for c in campaigns if c.launched_at]
     if not launched:
         return {}
-    counts: dict[int, dict[str, int]] = {c.pk: {} for c in launched}
+    lines = {c.pk: Line(c.name) for c in launched}
     rows = message_stats(account_ids=sorted({c.account_id for c in launched}),
                          campaign_ids=[c.pk for c in launched], group_by=("campaign_id", "status"))
     for row in rows:
-        counts[row["campaign_id"]][row["status"]] = row["messages"]
-    return counts
+        lines[row["campaign_id"]].add(row["status"], row["messages"], row["segments"], row["cost"])
+    return lines
+
+
+def campaigns_status_counts(*, campaigns) -> dict[int, dict[str, int]]:
+    """Counts by status for a page of campaigns, in one rollup query."""
+    return {pk: dict(line.counts) for pk, line in campaigns_lines(campaigns=campaigns).items()}
 
 
 @dataclass

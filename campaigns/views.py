@@ -4,7 +4,6 @@ with pause/resume/cancel, test sends and the CSV of recipients. Adapters over se
 from __future__ import annotations
 
 import json
-from collections import Counter
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -49,10 +48,10 @@ def index(request):
     if status in Campaign.Status.values:
         campaigns = campaigns.filter(status=status)
     page = Paginator(campaigns, PAGE_SIZE).get_page(request.GET.get("page"))
-    counts = selectors.campaigns_status_counts(campaigns=page.object_list)
+    lines = selectors.campaigns_lines(campaigns=page.object_list)
     rows = []
     for campaign in page.object_list:
-        line = selectors.Line("", counts=Counter(counts.get(campaign.pk, {})))
+        line = lines.get(campaign.pk) or selectors.Line(campaign.name)
         waiting = sum(line.counts[s] for s in selectors.WAITING)
         done = round(100 * (line.messages - waiting) / line.messages) if line.messages else 0
         rows.append({"campaign": campaign, "line": line, "waiting": waiting, "done": done})

@@ -17,4 +17,8 @@ def percent(value, digits: int = 1) -> str:
     """0.9731 → "97.3 %"; None → "—"."""
     if value is None:
         return "—"
-    return f"{value * 100:.{int(digits)}f} %"
+    digits = int(digits)
+    shown = round(value * 100, digits)
+    if shown == 100 and value < 1:  # 9,997 of 9,999 is not 100 %
+        shown = 100 - 10 ** -digits
+    return f"{shown:.{digits}f} %"

@@ -81,6 +81,9 @@ def test_save_a_draft_then_launch_it(ui, rich):
     assert fragment.content.decode().startswith('<div id="campaign-report"') or 'id="campaign-report"' in fragment.content.decode()[:200]
     listing = ui.get("/campaigns/").content.decode()
     assert "Spring" in listing and "status-sending" in listing
+    spent = sum(Message.objects.filter(campaign_id=campaign.pk, status__in=statuses.CHARGEABLE)
+                .values_list("price", flat=True))
+    assert f"{spent:.4f}".rstrip("0") in listing
 
 
 def test_a_launch_without_credit_says_so_and_sends_nothing(ui, rich):
@@ -158,3 +161,10 @@ def test_the_list_filters_by_status(ui, rich):
     services.campaign_save(account=rich["account"], data={"name": "Only draft", "body": "x"})
     assert "Only draft" in ui.get("/campaigns/?status=draft").content.decode()
     assert "Only draft" not in ui.get("/campaigns/?status=sending").content.decode()
+
+
+def test_rates_are_never_rounded_up_to_a_perfect_score():
+    from campaigns.templatetags.campaign_tags import percent
+
+    assert percent(9997 / 9999) == "99.9 %" and percent(1.0) == "100.0 %" and percent(0.5) == "50.0 %"
+    assert percent(None) == "—" and percent(0.12345, 2) == "12.35 %"
