@@ -182,6 +182,10 @@ class MessageStat(models.Model):
     Append-then-squash (RapidPro's squashable counts): each write to messages appends signed delta rows here and
     `stats.stats_squash` later folds a dims group's rows into one. A group's value is the SUM over all its rows,
     squashed or not. 0 and '' stand for "none" so dims compare with "="; there is no unique constraint on purpose.
+
+    On SQLite, a migration that rebuilds messaging_message (most field changes do: new table, copy, drop, rename)
+    drops the triggers with the old table; such a migration must create them again (migration 0003 has their SQL).
+    The stats tests fail if it does not.
     """
 
     account_id = models.BigIntegerField()  # a plain id: stats never block deleting anything
