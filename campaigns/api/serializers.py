@@ -12,6 +12,7 @@ from rest_framework import serializers
 
 from smsportal.api.fields import KnownFieldsSerializer, StrictCharField, StrictIntegerField
 from smsportal.messaging.api.serializers import CurrencySerializer, currency_block, money, unix, user_ids
+from smsportal.messaging.api.serializers import ListIdField as SmsListIdField
 
 from ..audience import KEYS as AUDIENCE_KEYS
 from ..models import Campaign
@@ -43,15 +44,8 @@ def _clock(value) -> str:
 @extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string", "pattern": "^[0-9]+$"}], "example": 42,
                       "description": "A list id: a JSON number, or a string of digits (as the SDK's price and update "
                                      "requests send it)"})
-class ListIdField(serializers.Field):
-    default_error_messages = {"invalid": "Must be a list id: a whole number, or a string of digits."}
-
-    def to_internal_value(self, data):
-        if isinstance(data, int) and not isinstance(data, bool) and data > 0:
-            return data
-        if isinstance(data, str) and data.strip().isdigit() and int(data) > 0:
-            return int(data)
-        self.fail("invalid")
+class ListIdField(SmsListIdField):
+    """/v3/sms's list id, answered as a JSON number: ClickSend's campaign models have it as an int."""
 
     def to_representation(self, value):
         return value

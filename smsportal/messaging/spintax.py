@@ -278,6 +278,10 @@ class Template:
             return self._flat, ""
         path: list[int] = []
         _walk(self._top, _words(_seed_bytes(seed), self._blocks), path)
+        return self._along(path)
+
+    def _along(self, path: list[int]) -> tuple[str, str]:
+        """``(text, key)`` of the chosen indices of the visited groups, remembered for the next recipient."""
         path_key = tuple(path)
         hit = self._memo.get(path_key)
         if hit is not None:
@@ -297,16 +301,7 @@ class Template:
             return self._flat, ""
         path: list[int] = []
         _walk_choices(self._top, choices, path)
-        path_key = tuple(path)
-        hit = self._memo.get(path_key)
-        if hit is not None:
-            return hit
-        out: list[str] = []
-        _follow(self._compact, iter(path), out)
-        result = "".join(out), ".".join(map(str, path))
-        if len(self._memo) < _MEMO_LIMIT:
-            self._memo[path_key] = result
-        return result
+        return self._along(path)
 
     def first_choices(self) -> list[str]:
         """The alternatives of the template's first group as text (groups inside them shown as ``{…}``): what a
