@@ -3,7 +3,6 @@ with pause/resume/cancel, test sends and the CSV of recipients. Adapters over se
 
 from __future__ import annotations
 
-import json
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -265,8 +264,8 @@ def _report_context(request, campaign: Campaign) -> dict:
         "series": {s: [counts.get(s, 0) for _, counts in report.samples] for s in series_statuses
                    if any(counts.get(s) for _, counts in report.samples)},
     }
-    return {"campaign": campaign, "report": report, "chart_json": json.dumps(chart),
-            "over_time_json": json.dumps(over_time), "statuses": series_statuses,
+    return {"campaign": campaign, "report": report, "chart": chart, "over_time": over_time,
+            "statuses": series_statuses,
             "can_edit": request.access.can(EDIT), "test_form": TestSendForm(),
             "active": campaign.is_live or campaign.is_preparing}
 

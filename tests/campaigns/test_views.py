@@ -168,3 +168,17 @@ def test_rates_are_never_rounded_up_to_a_perfect_score():
 
     assert percent(9997 / 9999) == "99.9 %" and percent(1.0) == "100.0 %" and percent(0.5) == "50.0 %"
     assert percent(None) == "—" and percent(0.12345, 2) == "12.35 %"
+
+
+def test_a_body_with_markup_is_text_everywhere_on_the_report(ui, rich):
+    """Spintax choices name the variant table's rows and the chart's labels: a body's markup must stay text."""
+    body = '{</script><img src=x onerror=alert(1)>|"><b>bold</b>} hi'
+    campaign = services.campaign_save(account=rich["account"], data={
+        "name": "<i>Sly</i>", "body": body, "audience": {"lists": [rich["main"].pk]}, "quiet_hours": False})
+    services.campaign_launch(campaign=campaign)
+    while services.campaign_prepare(campaign_id=campaign.pk)["more"]:
+        pass
+    html = ui.get(f"/campaigns/{campaign.pk}/").content.decode()
+    assert "<img src=x" not in html and "</script><img" not in html and "<b>bold</b>" not in html
+    assert "<i>Sly</i>" not in html and "&lt;i&gt;Sly&lt;/i&gt;" in html
+    assert "\\u003C/script\\u003E" in html  # inside the chart's JSON, escaped by json_script
