@@ -12,4 +12,5 @@ app.conf.beat_schedule = {
     "worker-heartbeat": {"task": "smsportal.health.worker_heartbeat", "schedule": 10.0},
     "messaging-tick": {"task": "messaging.tick", "schedule": 2.0},
     "campaigns-tick": {"task": "campaigns.tick", "schedule": 2.0},
+    "inbox-tick": {"task": "inbox.tick", "schedule": 2.0},
 }

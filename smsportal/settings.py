@@ -167,6 +167,8 @@ SMS_DISPATCH_BATCH = env.int("SMS_DISPATCH_BATCH", default=500)  # messages clai
 # The engine's hot-path statements are prepared on PostgreSQL. Turn off behind a transaction-pooling PgBouncer
 # older than 1.21, which cannot keep prepared statements.
 SMS_PREPARED_STATEMENTS = env.bool("SMS_PREPARED_STATEMENTS", default=True)
+# Who takes inbound SMS from the gateways' webhooks (a dotted path to a callable(connection=, messages=)).
+SMS_INBOUND_HANDLER = env.str("SMS_INBOUND_HANDLER", default="inbox.services.inbound_receive")
 # Temporary failures in a row after which routing skips a connection, and for how long.
 GATEWAY_FAILOVER_THRESHOLD = env.int("GATEWAY_FAILOVER_THRESHOLD", default=5)
 GATEWAY_FAILOVER_COOLDOWN = env.float("GATEWAY_FAILOVER_COOLDOWN", default=60.0)

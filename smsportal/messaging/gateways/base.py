@@ -80,6 +80,10 @@ class InboundSms:
     gateway_message_id: str = ""
     at: datetime | None = None
     raw: Any = None
+    # One part of a long message, when the upstream hands parts over separately (the inbox joins them).
+    part_ref: str = ""
+    part_number: int | None = None
+    part_count: int | None = None
 
 
 class WebhookRejected(Exception):

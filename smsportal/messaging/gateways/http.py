@@ -149,7 +149,8 @@ class HttpGateway(Gateway):
     config_fields = ("url", "method", "auth_header", "body_template", "response_id_path", "batch_size", "concurrency",
                      "default_sender", "connect_timeout", "read_timeout", "dlr_id_field", "dlr_status_field",
                      "dlr_status_map", "dlr_code_field", "inbound_from_field", "inbound_to_field", "inbound_body_field",
-                     "inbound_id_field", "dedupes_idempotency_key")
+                     "inbound_id_field", "inbound_part_ref_field", "inbound_part_number_field",
+                     "inbound_part_count_field", "dedupes_idempotency_key")
     # fmt: on
     required_fields = ("url",)
 
@@ -332,7 +333,22 @@ class HttpGateway(Gateway):
                 body=self._get(record, "inbound_body_field"),
                 gateway_message_id=self._get(record, "inbound_id_field"),
                 raw=record,
+                **self._part(record),
             )
             for record in webhook_records(request)
             if self._get(record, "inbound_from_field")
         ]
+
+    def _part(self, record: dict) -> dict:
+        """The part of a long message this record is, where the upstream says (configured field names)."""
+        if not self.config.get("inbound_part_ref_field"):
+            return {}
+        ref = text(field(record, self.config["inbound_part_ref_field"]))
+        try:
+            number = int(text(field(record, self.config.get("inbound_part_number_field") or "part")))
+            count = int(text(field(record, self.config.get("inbound_part_count_field") or "parts")))
+        except ValueError:
+            return {}
+        if not ref or not 1 <= number <= count <= 255:
+            return {}
+        return {"part_ref": ref, "part_number": number, "part_count": count}
