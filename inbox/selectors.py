@@ -1,0 +1,134 @@
+"""Reads of the inbox, scoped to the caller's workspace: the conversation list (unread first, then most recent,
+by tab and search), one thread (inbound, outbound and notes interleaved), the unread badge, templates."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from contacts.models import Contact, OptOut
+from smsportal.accounts.models import Member
+from smsportal.accounts.permissions import Access
+from smsportal.errors import one_or_not_found
+from smsportal.messaging.models import Message
+
+from .models import Conversation, ConversationNote, InboundMessage, Template
+
+TABS = ("unassigned", "mine", "all", "closed")
+PAGE = 50
+THREAD = 200  # newest items of a thread shown
+
+
+def conversation_queryset(*, access: Access) -> QuerySet[Conversation]:
+    return Conversation.objects.filter(account=access.account)
+
+
+def conversation_get(*, access: Access, conversation_id) -> Conversation:
+    return one_or_not_found(conversation_queryset(access=access).select_related("assigned_to"), conversation_id,
+                            field="conversation_id", message=f"No conversation with id {conversation_id}.")
+
+
+def conversations(*, access: Access, tab: str = "all", query: str = "", user=None) -> QuerySet[Conversation]:
+    """A tab of the list, unread first then most recent (the order of the list's indexes)."""
+    rows = conversation_queryset(access=access)
+    if tab == "closed":
+        rows = rows.filter(status=Conversation.Status.CLOSED)
+    else:
+        rows = rows.filter(status=Conversation.Status.OPEN)
+        if tab == "unassigned":
+            rows = rows.filter(assigned_to__isnull=True)
+        elif tab == "mine":
+            rows = rows.filter(assigned_to=user)
+    query = (query or "").strip()
+    if query:
+        digits = "".join(c for c in query if c.isdigit())
+        match = Q(last_text__icontains=query)
+        if len(digits) >= 3:
+            match |= Q(contact_number__contains=digits)
+        names = Contact.objects.filter(account=access.account).filter(
+            Q(first_name__icontains=query) | Q(last_name__icontains=query)).values("id")
+        match |= Q(contact_id__in=names)
+        said = InboundMessage.objects.filter(conversation_id=OuterRef("pk"), body__icontains=query)
+        rows = rows.filter(match | Q(Exists(said)))
+    return rows.select_related("assigned_to").order_by("-has_unread", "-last_message_at", "-id")
+
+
+@dataclass
+class Row:
+    conversation: Conversation
+    name: str
+    opted_out: bool
+
+
+def rows_for(*, access: Access, conversations) -> list[Row]:
+    """The list's rows with each contact's name and opt-out state (two queries for the page)."""
+    conversations = list(conversations)
+    ids = {c.contact_id for c in conversations if c.contact_id}
+    names = {pk: f"{first} {last}".strip() for pk, first, last in
+             Contact.objects.filter(account=access.account, pk__in=ids).values_list("pk", "first_name", "last_name")}
+    opted = set(OptOut.objects.filter(account=access.account, phone_number__in={c.contact_number for c in conversations})
+                .values_list("phone_number", flat=True))
+    return [Row(c, names.get(c.contact_id, ""), c.contact_number in opted) for c in conversations]
+
+
+def tab_counts(*, access: Access, user) -> dict[str, int]:
+    """Unread conversations per tab (the list's badges)."""
+    unread = conversation_queryset(access=access).filter(has_unread=True, status=Conversation.Status.OPEN)
+    return {
+        "unassigned": unread.filter(assigned_to__isnull=True).count(),
+        "mine": unread.filter(assigned_to=user).count(),
+        "all": unread.count(),
+    }
+
+
+def unread_total(*, access: Access) -> int:
+    """The navigation's badge: open conversations with something unread."""
+    return conversation_queryset(access=access).filter(has_unread=True, status=Conversation.Status.OPEN).count()
+
+
+@dataclass
+class Item:
+    """One line of a thread: an inbound or outbound message, or an internal note."""
+
+    kind: str  # in | out | note
+    at: datetime.datetime
+    body: str
+    status: str = ""
+    obj: object = None
+
+
+def thread(*, conversation: Conversation, limit: int = THREAD) -> list[Item]:
+    """The newest `limit` messages and notes of a conversation, oldest first: what the customer sent us, what we
+    sent them (campaigns and replies alike, with their delivery status) and the agents' notes."""
+    inbound = conversation.inbound.order_by("-id")[:limit]
+    outbound = (Message.objects.filter(account_id=conversation.account_id, to=conversation.contact_number)
+                .order_by("-id").only("id", "body", "status", "created_at", "campaign_id", "source", "sender")[:limit])
+    notes = ConversationNote.objects.filter(conversation=conversation).select_related("author").order_by("-id")[:limit]
+    items = [Item("in", m.received_at, m.body, obj=m) for m in inbound]
+    items += [Item("out", m.created_at, m.body, status=m.status, obj=m) for m in outbound]
+    items += [Item("note", n.created_at, n.body, obj=n) for n in notes]
+    items.sort(key=lambda item: item.at)
+    return items[-limit:]
+
+
+def opted_out(*, conversation: Conversation) -> bool:
+    return OptOut.objects.filter(account_id=conversation.account_id, phone_number=conversation.contact_number).exists()
+
+
+def members(*, access: Access):
+    return Member.objects.filter(account=access.account).select_related("user").order_by("user__email")
+
+
+def template_queryset(*, access: Access) -> QuerySet[Template]:
+    return Template.objects.filter(account=access.account)
+
+
+def template_get(*, access: Access, template_id) -> Template:
+    return one_or_not_found(template_queryset(access=access), template_id, field="template_id",
+                            message=f"No template with id {template_id}.")
+
+
+def inbound_queryset(*, access: Access) -> QuerySet[InboundMessage]:
+    return InboundMessage.objects.filter(account=access.account).order_by("-id")
