@@ -16,6 +16,7 @@ from django.db.models.functions import Coalesce, JSONObject, RowNumber
 from django.utils import timezone
 
 from contacts.models import Contact, CustomField
+from contacts.selectors import merge_values
 from smsportal.accounts import services as accounts
 from smsportal.accounts.models import Account, User
 from smsportal.errors import DomainError, InsufficientCredit
@@ -279,13 +280,9 @@ def _samples(campaign: Campaign, plan: Plan, audience: Audience, chosen_id: int 
 
 
 def contact_values(contact: Contact, names, custom_keys) -> dict:
-    values = {}
-    for name in names:
-        column = field_column(name, custom_keys)
-        if column is None:
-            continue
-        values[name] = (contact.fields or {}).get(column[7:], "") if column.startswith("fields.") else getattr(contact, column)
-    return values
+    """The merge values `names` need, from the contact (unknown names left out)."""
+    known = merge_values(contact=contact)
+    return {name: known.get(name, "") for name in names if field_column(name, custom_keys) is not None}
 
 
 def campaign_preview(*, campaign: Campaign, specs: list[VariantSpec] | None = None, audience: dict | None = None,

@@ -55,3 +55,15 @@ def import_job_queryset(*, access: Access) -> QuerySet[ImportJob]:
 def import_job_get(*, access: Access, job_id) -> ImportJob:
     return one_or_not_found(import_job_queryset(access=access), job_id, field="id",
                             message=f"No import job with id {job_id}.")
+
+
+def merge_values(*, contact: Contact) -> dict:
+    """A contact's values by merge-field name: phone_number, country and the text fields, and each custom
+    field as both {{key}} and {{fields.key}} (a standard field wins a clash of names)."""
+    from .services import TEXT_FIELDS
+
+    values = {}
+    for key, value in (contact.fields or {}).items():
+        values[key] = values[f"fields.{key}"] = value
+    values.update({name: getattr(contact, name) for name in ("phone_number", "country", *TEXT_FIELDS)})
+    return values

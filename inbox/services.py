@@ -13,8 +13,10 @@ from django.utils import timezone
 from contacts import services as contacts
 from contacts.models import Contact, OptOut, OptOutSource
 from contacts.phones import InvalidNumber, normalize_number
+from contacts.selectors import merge_values
 from smsportal.accounts.models import Account, Member, User
 from smsportal.errors import DomainError
+from smsportal.messaging import merge
 from smsportal.messaging import services as messaging
 from smsportal.messaging.bulk import GroupWriter, insert_rows
 from smsportal.messaging.gateways.base import InboundSms
@@ -249,6 +251,9 @@ def conversation_reply(*, conversation: Conversation, body: str, by=None):
     if not body:
         raise DomainError("Write a reply first.", field="body")
     account = conversation.account
+    if "{{" in body:  # a template's merge fields, filled from the contact
+        contact = Contact.objects.filter(account=account, pk=conversation.contact_id).first()
+        body = merge.render(body, merge_values(contact=contact) if contact else {}).text
     if OptOut.objects.filter(account=account, phone_number=conversation.contact_number).exists():
         raise DomainError(f"{conversation.contact_number} opted out of messages from this workspace: a reply "
                           "would be blocked. They can text START to opt back in.", field="body")
