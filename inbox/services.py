@@ -114,7 +114,7 @@ def inbound_apply(*, limit: int = 500, now=None) -> dict:
         InboundRaw.objects.filter(pk__in=[r.pk for r in raws if r.pk not in set(waiting)]).update(processed_at=now)
         if waiting:
             counts["waiting"] = len(waiting)
-    _emit(stored)
+        _emit(stored)
     return dict(counts)
 
 
@@ -231,14 +231,23 @@ def _is_number(value: str) -> bool:
 
 
 def _emit(stored: list[InboundMessage]) -> None:
-    """Push the stored messages to the workspaces' inbound webhooks (ClickSend's inbound shape)."""
+    """Push the stored messages to the workspaces' inbound webhooks (ClickSend's inbound shape), with the body and
+    custom string of the message each answers (one query)."""
     if not stored:
         return
-    try:
-        from smsportal.messaging.outbound import inbound_payload, webhooks_emit
-    except ImportError:  # outbound webhooks are not installed in this build
-        return
-    webhooks_emit(kind="inbound", events=[(m.account_id, inbound_payload(m)) for m in stored])
+    from smsportal.messaging.outbound import inbound_payload, webhooks_emit
+
+    answered = {row["id"]: row for row in Message.objects.filter(
+        pk__in={m.reply_to_message_id for m in stored if m.reply_to_message_id}).values("id", "body", "custom_string")}
+    events = []
+    for m in stored:
+        original = answered.get(m.reply_to_message_id, {})
+        events.append((m.account_id, inbound_payload(
+            account_id=m.account_id, message_id=m.pk, sender=m.sender, to=m.to, body=m.body, at=m.received_at,
+            original_body=original.get("body", ""), original_message_id=m.reply_to_message_id,
+            custom_string=original.get("custom_string", ""),
+        )))
+    webhooks_emit(kind="inbound", events=events)
 
 
 # --- Agents' work ------------------------------------------------------------------------------------------------

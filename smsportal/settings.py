@@ -90,6 +90,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "smsportal.accounts.context_processors.workspace",
+                "inbox.context_processors.inbox",
             ],
         },
     },
@@ -172,6 +173,9 @@ SMS_INBOUND_HANDLER = env.str("SMS_INBOUND_HANDLER", default="inbox.services.inb
 # Temporary failures in a row after which routing skips a connection, and for how long.
 GATEWAY_FAILOVER_THRESHOLD = env.int("GATEWAY_FAILOVER_THRESHOLD", default=5)
 GATEWAY_FAILOVER_COOLDOWN = env.float("GATEWAY_FAILOVER_COOLDOWN", default=60.0)
+# Outbound webhooks may go to private, loopback and link-local addresses (never in a shared deployment: a
+# workspace could make the workers call the operator's own network).
+WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
 CONTACT_IMPORT_URL_HOSTS = env.list("CONTACT_IMPORT_URL_HOSTS", default=[])  # hosts /v3 imports may fetch a file_url from
 
 # --- Auth and sessions -----------------------------------------------------------------------------
