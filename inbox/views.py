@@ -94,7 +94,7 @@ def thread_fragment(request, conversation_id):
     current = selectors.conversation_get(access=request.access, conversation_id=conversation_id)
     if current.has_unread and request.access.can(REPLY):
         services.conversation_mark_read(conversation=current)
-    response = render_in_zone(request, "inbox/_thread_items.html", _thread_context(request, current))
+    response = render_in_zone(request, "inbox/_thread_items.html", {**_thread_context(request, current), "fragment": True})
     patch_vary_headers(response, ("HX-Request",))
     return response
 

@@ -32,9 +32,18 @@
     var items = document.getElementById("thread-items");
     if (items) items.scrollTop = items.scrollHeight;
   }
+  // The thread's refresh also says whether the number has opted out meanwhile: the reply box follows.
+  function followOptOut() {
+    var slot = document.getElementById("reply-refusal-slot");
+    if (!slot) return;
+    var refused = slot.getAttribute("data-refused") === "1";
+    document.querySelectorAll("#reply-form textarea, #reply-form button[type=submit], #reply-form select, #reply-form .chip")
+      .forEach(function (el) { el.disabled = refused; });
+  }
   document.addEventListener("htmx:afterSwap", function (event) {
-    if (event.detail.target && event.detail.target.id === "thread-items") toBottom();
+    if (event.detail.target && event.detail.target.id === "thread-items") { toBottom(); followOptOut(); }
   });
+  document.addEventListener("htmx:oobAfterSwap", followOptOut);
   document.addEventListener("DOMContentLoaded", toBottom);
   if (document.readyState !== "loading") toBottom();
 })();
