@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import DeliveryReport, GatewayConnection, Message, MessageEvent, MessageStat
+from .models import DeliveryReport, GatewayConnection, Message, MessageEvent, MessageStat, WebhookDelivery, WebhookRule
 from .selectors import mask_secret
 
 
@@ -61,3 +61,17 @@ class MessageStatAdmin(ReadOnly):
 
     def has_delete_permission(self, request, obj=None):
         return False  # the triggers keep them; stats_rebuild repairs them
+
+
+@admin.register(WebhookRule)
+class WebhookRuleAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "account", "url", "enabled"]
+    list_filter = ["kind", "enabled"]
+    raw_id_fields = ["account"]
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnly):
+    list_display = ["id", "event", "account", "rule", "status", "attempts", "last_status_code", "next_attempt_at"]
+    list_filter = ["status", "event"]
+    raw_id_fields = ["account", "rule"]

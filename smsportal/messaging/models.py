@@ -212,3 +212,102 @@ class MessageStat(models.Model):
 
     def __str__(self):
         return f"{self.account_id} {self.bucket:%Y-%m-%d %H}h {self.status}: {self.messages}"
+
+
+# --- Outbound webhooks ("automations") ------------------------------------------------------------------------
+
+
+class WebhookRule(models.Model):
+    """A URL a workspace wants its delivery receipts or inbound messages POSTed to: one of ClickSend's SMS automation
+    rules with the action URL. ClickSend's other fields are kept so /v3/automations answers them back; for inbound
+    rules `dedicated_number` and `message_search_type`/`_term` narrow which messages fire it."""
+
+    class Kind(models.TextChoices):
+        RECEIPT = "receipt", "Delivery receipts"
+        INBOUND = "inbound", "Inbound messages"
+
+    class SearchType(models.IntegerChoices):
+        ANY = 0, "Any message"
+        STARTS_WITH = 1, "Starts with"
+        CONTAINS = 2, "Contains"
+        NOT_CONTAINS = 3, "Does not contain"  # ClickSend's 3
+        EXACTLY = 4, "Is exactly"  # smsportal's own
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="webhook_rules", db_index=False)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    name = models.CharField(max_length=100)  # ClickSend's rule_name
+    url = models.CharField(max_length=2000)  # ClickSend's action_address
+    enabled = models.BooleanField(default=True)
+    match_type = models.PositiveSmallIntegerField(default=0)  # receipts: ClickSend's 0, every report
+    dedicated_number = models.CharField(max_length=32, default="*")  # inbound: the number written to; * for any
+    message_search_type = models.PositiveSmallIntegerField(choices=SearchType.choices, default=SearchType.ANY)
+    message_search_term = models.CharField(max_length=200, blank=True)
+    body = models.CharField(max_length=1600, blank=True)  # ClickSend's field, kept and answered back; unused here
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["account", "kind", "id"], name="webhook_rule_account")]
+
+    def __str__(self):
+        return f"{self.name} ({self.kind} → {self.url})"
+
+
+class WebhookDelivery(models.Model):
+    """One event POSTed (or to be POSTed) to one rule's URL, with its attempts. Pending rows are the delivery
+    queue: `next_attempt_at` is when the next attempt is due, and while a worker holds the row it is the worker's
+    lease (a worker that dies leaves the row to come due again)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    class Event(models.TextChoices):
+        RECEIPT = "receipt", "Receipt"
+        INBOUND = "inbound", "Inbound"
+        PING = "ping", "Test ping"
+
+    rule = models.ForeignKey(WebhookRule, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
+    event = models.CharField(max_length=8, choices=Event.choices)
+    url = models.CharField(max_length=2000)  # where the last attempt went (the rule's URL at the time)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    last_response = models.CharField(max_length=500, blank=True)  # the start of the receiver's answer
+    created_at = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["next_attempt_at", "id"], name="webhook_delivery_due",
+                         condition=Q(status="pending")),
+            models.Index(fields=["account", "-id"], name="webhook_delivery_log"),
+            models.Index(fields=["account", "status", "-id"], name="webhook_delivery_log_status"),
+            models.Index(fields=["rule", "-id"], name="webhook_delivery_rule"),
+        ]
+
+    def __str__(self):
+        return f"{self.event} #{self.pk} {self.status}"
+
+
+def _signing_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+class WebhookSecret(models.Model):
+    """The key a workspace's outbound webhooks are signed with (HMAC-SHA256), made on first use; rotatable."""
+
+    account = models.OneToOneField(Account, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    secret = models.CharField(max_length=64, default=_signing_secret)
+    created_at = models.DateTimeField(auto_now_add=True)
+    rotated_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"webhook secret of account {self.account_id}"

@@ -16,6 +16,7 @@ from . import statuses
 from .bulk import Event, GroupWriter, execute, insert_events, insert_rows, json_rows, unpacked, update_rows
 from .gateways.base import StatusReport
 from .models import DeliveryReport, GatewayConnection, Message, MessageEvent
+from .outbound import receipts_emit
 from .services import release_credit
 
 REPORT_MATCH_WINDOW = timedelta(hours=24)
@@ -62,6 +63,7 @@ def reports_apply(*, limit: int = 2000, now=None) -> dict:
             return {}
         messages = _matched_messages({(r[1], r[2]) for r in pending})
         original = {m[0]: m[1] for m in messages.values()}
+        account_of = {m[0]: m[4] for m in messages.values()}
         settled, applied, retry_later = [], [], []  # (report, outcome, message); (report, message, status); report
         for report_id, gateway_id, ref, reported, _at, expired in sorted(pending, key=lambda r: (r[4], r[0])):
             message = messages.get((gateway_id, ref))
@@ -80,6 +82,8 @@ def reports_apply(*, limit: int = 2000, now=None) -> dict:
             applied.append((report_id, message[0], target))
         _move_messages(messages.values(), original, now)
         _report_events(applied)
+        # Outbound webhooks: receipts for the workspaces that asked (one query when none did).
+        receipts_emit(applied=[(r, m, account_of[m], target) for r, m, target in applied], now=now)
         update_rows(DeliveryReport, ids_values=settled, columns=("outcome", "message_id"), casts=("text", "bigint"),
                     set_sql="applied_at = %s", set_params=[now])
         if retry_later:
@@ -97,9 +101,9 @@ def _happened():
 
 
 def _matched_messages(refs: set[tuple[int, str]]) -> dict[tuple[int, str], list]:
-    """{(gateway, its message id): [id, status, reservation_id, price]} for the messages the reports name,
-    locked in id order (two appliers never wait on each other in a cycle)."""
-    columns = ("id", "status", "gateway_id", "gateway_message_id", "reservation_id", "price")
+    """{(gateway, its message id): [id, status, reservation_id, price, account_id]} for the messages the reports
+    name, locked in id order (two appliers never wait on each other in a cycle)."""
+    columns = ("id", "status", "gateway_id", "gateway_message_id", "reservation_id", "price", "account_id")
     if db.vendor == "postgresql":
         rows = execute(
             f"SELECT {', '.join('m.' + c for c in columns)} FROM {Message._meta.db_table} AS m"
@@ -115,8 +119,8 @@ def _matched_messages(refs: set[tuple[int, str]]) -> dict[tuple[int, str], list]
         for gateway_id, gateway_refs in by_gateway.items():
             match |= Q(gateway_id=gateway_id, gateway_message_id__in=gateway_refs)
         rows = Message.objects.filter(match).order_by("id").select_for_update().values_list(*columns)
-    return {(gateway_id, ref): [message_id, status, reservation_id, price]
-            for message_id, status, gateway_id, ref, reservation_id, price in rows}
+    return {(gateway_id, ref): [message_id, status, reservation_id, price, account_id]
+            for message_id, status, gateway_id, ref, reservation_id, price, account_id in rows}
 
 
 def _report_events(applied: list[tuple[int, int, str]]) -> None:
@@ -145,7 +149,7 @@ def _move_messages(messages, original: dict[int, str], now) -> None:
     """One guarded UPDATE per (from, to) pair; credit for messages a report took past or short of the carrier."""
     groups = defaultdict(list)
     credit = []
-    for message_id, after, reservation_id, price in messages:
+    for message_id, after, reservation_id, price, _account_id in messages:
         before = original[message_id]
         if before == after:
             continue

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from . import dispatch, reports, stats, statuses
+from . import dispatch, outbound, reports, stats, statuses
 from .models import DeliveryReport, Message
 
 MAX_PARALLEL_BATCHES = 4  # dispatch tasks kicked at once; each re-kicks itself while there is more
@@ -41,10 +41,23 @@ def reports_kick(*, delay: float = 0) -> None:
     reports_task.apply_async(countdown=min(delay, 10) if delay > 0 else None)
 
 
+@shared_task(name="messaging.deliver_webhooks", acks_late=True, ignore_result=True)
+def deliver_webhooks() -> dict:
+    """POST a batch of due outbound webhooks; a full batch wakes another task for the rest."""
+    counts = outbound.deliver_batch()
+    if counts.get("claimed", 0) >= outbound.BATCH:
+        deliver_webhooks.delay()
+    return counts
+
+
+def webhooks_kick() -> None:
+    deliver_webhooks.delay()
+
+
 @shared_task(name="messaging.tick", ignore_result=True)
 def tick() -> dict:
-    """Every few seconds: release due schedules, recover interrupted batches, wake the workers if work waits, and
-    squash the message stats' delta rows."""
+    """Every few seconds: release due schedules, recover interrupted batches, wake the workers if work waits (messages,
+    delivery reports, outbound webhooks), and squash the message stats' delta rows."""
     if not cache.add("messaging:tick", 1, timeout=30):
         return {"skipped": "another tick is running"}
     try:
@@ -57,7 +70,11 @@ def tick() -> dict:
         waiting = DeliveryReport.objects.filter(applied_at__isnull=True, available_at__lte=now).exists()
         if waiting:
             reports_kick()
+        webhooks = outbound.deliveries_due(now=now)
+        if webhooks:
+            webhooks_kick()
         squashed = stats.stats_squash(limit=STATS_SQUASH_LIMIT)
-        return {"released": released, **recovered, "due": due, "reports": waiting, "squashed": squashed}
+        return {"released": released, **recovered, "due": due, "reports": waiting, "webhooks": webhooks,
+                "squashed": squashed}
     finally:
         cache.delete("messaging:tick")

@@ -130,11 +130,12 @@ class Transport:
         return self._local.connections
 
     def request(self, method: str, url: str, *, json: Any = None, data: dict | None = None,
-                auth: tuple[str, str] | None = None, headers: dict | None = None,
+                content: bytes | None = None, auth: tuple[str, str] | None = None, headers: dict | None = None,
                 timeout: tuple[float, float] = (3.05, 15.0)) -> Response:
+        """`content` is a body sent byte for byte (its Content-Type in `headers`): what a signature covers."""
         parts, target = _parsed(url)
         sent_headers = {"User-Agent": USER_AGENT, "Accept": "*/*"}
-        body = None
+        body = content
         if json is not None:
             body = jsonlib.dumps(json, separators=(",", ":")).encode()
             sent_headers["Content-Type"] = "application/json"
