@@ -16,8 +16,13 @@ from contacts.api import (
 )
 from smsportal.accounts.api import AccountView, SubaccountViewSet, rate_card_urlpatterns
 from smsportal.messaging.api import (
+    DeliveryLogView,
     GatewayViewSet,
+    InboundRuleViewSet,
+    PingView,
+    ReceiptRuleViewSet,
     SandboxInboundView,
+    SecretView,
     SmsCancelAllView,
     SmsCancelView,
     SmsHistoryDownloadView,
@@ -50,6 +55,8 @@ router.register("segments", SegmentViewSet, basename="segment")
 router.register("custom-fields", CustomFieldViewSet, basename="custom-field")
 router.register("gateways", GatewayViewSet, basename="gateway")
 router.register("sms-campaigns", SmsCampaignViewSet, basename="sms-campaign")
+router.register("automations/sms/receipts", ReceiptRuleViewSet, basename="automation-receipt")
+router.register("automations/sms/inbound", InboundRuleViewSet, basename="automation-inbound")
 
 public = {"permission_classes": [Public], "authentication_classes": [], "throttle_classes": []}
 
@@ -68,6 +75,9 @@ urlpatterns = [
     re_path(r"^sms/cancel-all/?$", SmsCancelAllView.as_view(), name="sms-cancel-all"),
     re_path(r"^sms/(?P<message_id>[^/]+)/cancel/?$", SmsCancelView.as_view(), name="sms-cancel"),
     re_path(r"^sandbox/inbound/?$", SandboxInboundView.as_view(), name="sandbox-inbound"),
+    re_path(r"^automations/deliveries/?$", DeliveryLogView.as_view(), name="automation-deliveries"),
+    re_path(r"^automations/secret/?$", SecretView.as_view(), name="automation-secret"),
+    re_path(r"^automations/ping/?$", PingView.as_view(), name="automation-ping"),
     path("schema/", SpectacularAPIView.as_view(**public), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", **public), name="docs"),
     path("", include(rate_card_urlpatterns)),

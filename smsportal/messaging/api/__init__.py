@@ -1,6 +1,8 @@
-"""/v3 SMS endpoints: ClickSend's SmsApi (send, price, history and its export, receipts, cancel), then smsportal's
-gateway connections and sandbox injector. Views validate, call one service or selector, and serialize."""
+"""/v3 SMS endpoints: ClickSend's SmsApi (send, price, history and its export, receipts, cancel, SMS automations),
+then smsportal's gateway connections, sandbox injector and webhooks' log. Views validate, call one service or
+selector, and serialize."""
 
+from .automations import DeliveryLogView, InboundRuleViewSet, PingView, ReceiptRuleViewSet, SecretView
 from .gateways import GatewayViewSet, SandboxInboundView
 from .views import (
     SmsCancelAllView,
@@ -16,6 +18,7 @@ from .views import (
 )
 
 __all__ = [
+    "DeliveryLogView", "InboundRuleViewSet", "PingView", "ReceiptRuleViewSet", "SecretView",
     "GatewayViewSet", "SandboxInboundView", "SmsCancelAllView", "SmsCancelView", "SmsHistoryDownloadView",
     "SmsHistoryExportView", "SmsHistoryView", "SmsPriceView", "SmsReceiptView", "SmsReceiptsReadView",
     "SmsReceiptsView", "SmsSendView",
