@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_gateways, views_log, webhooks
+from . import views, views_gateways, views_log, views_webhooks, webhooks
 
 app_name = "messaging"
 urlpatterns = [
@@ -18,4 +18,11 @@ urlpatterns = [
     path("settings/gateways/<int:connection_id>/", views_gateways.gateway_detail, name="settings-gateway"),
     path("settings/gateways/<int:connection_id>/delete/", views_gateways.gateway_delete,
          name="settings-gateway-delete"),
+    path("settings/webhooks/", views_webhooks.webhooks, name="settings-webhooks"),
+    path("settings/webhooks/new/", views_webhooks.webhook_new, name="settings-webhook-new"),
+    path("settings/webhooks/secret/rotate/", views_webhooks.webhook_secret_rotate, name="settings-webhook-rotate"),
+    path("settings/webhooks/<int:rule_id>/", views_webhooks.webhook_detail, name="settings-webhook"),
+    path("settings/webhooks/<int:rule_id>/toggle/", views_webhooks.webhook_toggle, name="settings-webhook-toggle"),
+    path("settings/webhooks/<int:rule_id>/ping/", views_webhooks.webhook_ping, name="settings-webhook-ping"),
+    path("settings/webhooks/<int:rule_id>/delete/", views_webhooks.webhook_delete, name="settings-webhook-delete"),
 ]
