@@ -14,6 +14,14 @@ from contacts.api import (
     ListImportView,
     SegmentViewSet,
 )
+from inbox.api import (
+    ConversationViewSet,
+    SmsInboundOneView,
+    SmsInboundReadOneView,
+    SmsInboundReadView,
+    SmsInboundView,
+    SmsTemplateViewSet,
+)
 from smsportal.accounts.api import AccountView, SubaccountViewSet, rate_card_urlpatterns
 from smsportal.messaging.api import (
     DeliveryLogView,
@@ -55,6 +63,8 @@ router.register("segments", SegmentViewSet, basename="segment")
 router.register("custom-fields", CustomFieldViewSet, basename="custom-field")
 router.register("gateways", GatewayViewSet, basename="gateway")
 router.register("sms-campaigns", SmsCampaignViewSet, basename="sms-campaign")
+router.register("sms/templates", SmsTemplateViewSet, basename="sms-template")
+router.register("conversations", ConversationViewSet, basename="conversation")
 router.register("automations/sms/receipts", ReceiptRuleViewSet, basename="automation-receipt")
 router.register("automations/sms/inbound", InboundRuleViewSet, basename="automation-inbound")
 
@@ -74,6 +84,11 @@ urlpatterns = [
     re_path(r"^sms/receipts-read/?$", SmsReceiptsReadView.as_view(), name="sms-receipts-read"),
     re_path(r"^sms/cancel-all/?$", SmsCancelAllView.as_view(), name="sms-cancel-all"),
     re_path(r"^sms/(?P<message_id>[^/]+)/cancel/?$", SmsCancelView.as_view(), name="sms-cancel"),
+    re_path(r"^sms/inbound/?$", SmsInboundView.as_view(), name="sms-inbound"),
+    re_path(r"^sms/inbound/(?P<original_message_id>[^/]+)/?$", SmsInboundOneView.as_view(), name="sms-inbound-one"),
+    re_path(r"^sms/inbound-read/?$", SmsInboundReadView.as_view(), name="sms-inbound-read"),
+    re_path(r"^sms/inbound-read/(?P<message_id>[^/]+)/?$", SmsInboundReadOneView.as_view(),
+            name="sms-inbound-read-one"),
     re_path(r"^sandbox/inbound/?$", SandboxInboundView.as_view(), name="sandbox-inbound"),
     re_path(r"^automations/deliveries/?$", DeliveryLogView.as_view(), name="automation-deliveries"),
     re_path(r"^automations/secret/?$", SecretView.as_view(), name="automation-secret"),
