@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -592,20 +593,33 @@ def campaign_test_send(*, campaign: Campaign, to: str, contact_id: int | None = 
 
 def campaign_attribute_inbound(*, account_id: int, phone: str, at: datetime.datetime, opt_out: bool = False) -> int:
     """Credit an inbound message to the campaign whose message reached this number within the last 72 hours (the
-    latest one): a reply, and an opt-out too when it was one. The inbox calls this for every inbound SMS.
-    Returns how many responses were recorded (0, 1 or 2)."""
-    message = (Message.objects.filter(account_id=account_id, to=phone, campaign_id__isnull=False,
-                                      submitted_at__gte=at - ATTRIBUTION_WINDOW, submitted_at__lte=at)
-               .order_by("-submitted_at", "-id").values("id", "campaign_id", "variant_key").first())
-    if message is None or not Campaign.objects.filter(pk=message["campaign_id"], account_id=account_id).exists():
+    latest one): a reply, and an opt-out too when it was one. Returns how many responses were recorded (0, 1 or 2)."""
+    return campaign_attribute_replies(account_id=account_id, replies=[(phone, at, opt_out)])
+
+
+def campaign_attribute_replies(*, account_id: int, replies: list[tuple[str, datetime.datetime, bool]]) -> int:
+    """campaign_attribute_inbound for a batch of (phone, received at, is an opt-out): the inbox calls this for the
+    inbound SMS it stores, one query for their campaign messages whatever their number."""
+    if not replies:
         return 0
-    kinds = [CampaignResponse.Kind.REPLY] + ([CampaignResponse.Kind.OPT_OUT] if opt_out else [])
-    created = CampaignResponse.objects.bulk_create(
-        [CampaignResponse(campaign_id=message["campaign_id"], message_id=message["id"],
-                          variant_key=message["variant_key"], kind=kind, at=at) for kind in kinds],
-        ignore_conflicts=True,
-    )
-    return len(created)
+    earliest, latest = min(at for _, at, _ in replies), max(at for _, at, _ in replies)
+    sent = defaultdict(list)  # phone: its campaign messages in the window, latest first
+    for row in (Message.objects.filter(account_id=account_id, to__in={p for p, _, _ in replies},
+                                       campaign_id__isnull=False, submitted_at__gte=earliest - ATTRIBUTION_WINDOW,
+                                       submitted_at__lte=latest)
+                .order_by("-submitted_at", "-id").values("id", "to", "campaign_id", "variant_key", "submitted_at")):
+        sent[row["to"]].append(row)
+    ours = set(Campaign.objects.filter(account_id=account_id, pk__in={r["campaign_id"] for rows in sent.values()
+                                                                     for r in rows}).values_list("pk", flat=True))
+    responses = []
+    for phone, at, opt_out in replies:
+        message = next((r for r in sent.get(phone, ()) if at - ATTRIBUTION_WINDOW <= r["submitted_at"] <= at), None)
+        if message is None or message["campaign_id"] not in ours:
+            continue
+        kinds = [CampaignResponse.Kind.REPLY] + ([CampaignResponse.Kind.OPT_OUT] if opt_out else [])
+        responses += [CampaignResponse(campaign_id=message["campaign_id"], message_id=message["id"],
+                                       variant_key=message["variant_key"], kind=kind, at=at) for kind in kinds]
+    return len(CampaignResponse.objects.bulk_create(responses, ignore_conflicts=True))
 
 
 # --- The clock ---------------------------------------------------------------------------------------------------

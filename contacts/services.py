@@ -113,6 +113,36 @@ def contact_create(
     return contact
 
 
+def contacts_for_numbers(*, account: Account, numbers, create: bool) -> dict[str, int]:
+    """{E.164: contact id} for those of `numbers` that are contacts; with `create`, the phone numbers among the rest
+    become contacts first (in one INSERT, carrying the opt-out registry's state). Not phone numbers are skipped."""
+    numbers = set(numbers)
+    known = dict(Contact.objects.filter(account=account, phone_number__in=numbers).values_list("phone_number", "id"))
+    missing = numbers - set(known)
+    if not (create and missing):
+        return known
+    fresh = []
+    for raw in sorted(missing):
+        try:
+            fresh.append(normalize_number(raw, account.default_region))
+        except InvalidNumber:
+            continue
+    fresh = [n for n in fresh if n.e164 in missing]
+    if not fresh:
+        return known
+    opted_out = {n: (at, source) for n, at, source in OptOut.objects.filter(
+        account=account, phone_number__in=[n.e164 for n in fresh]).values_list("phone_number", "created_at", "source")}
+    Contact.objects.bulk_create(
+        [Contact(account=account, phone_number=n.e164, country=n.country, line_type=n.line_type,
+                 opted_out_at=opted_out.get(n.e164, (None, ""))[0], opt_out_source=opted_out.get(n.e164, (None, ""))[1])
+         for n in fresh],
+        ignore_conflicts=True,  # another worker made the same contact meanwhile: both then read it below
+    )
+    known.update(Contact.objects.filter(account=account, phone_number__in=[n.e164 for n in fresh])
+                 .values_list("phone_number", "id"))
+    return known
+
+
 def contact_update(*, contact: Contact, data: dict, country: str | None = None) -> Contact:
     changes = clean_text_fields(data)
     if "phone_number" in data:

@@ -7,7 +7,7 @@ import datetime
 from collections import defaultdict
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Max
 from django.utils import timezone
 
 from contacts import services as contacts
@@ -18,7 +18,7 @@ from smsportal.accounts.models import Account, Member, User
 from smsportal.errors import DomainError
 from smsportal.messaging import merge
 from smsportal.messaging import services as messaging
-from smsportal.messaging.bulk import GroupWriter, insert_rows
+from smsportal.messaging.bulk import GroupWriter, insert_rows, update_rows
 from smsportal.messaging.gateways.base import InboundSms
 from smsportal.messaging.models import Message
 
@@ -126,6 +126,8 @@ def _sender(raw_sender: str, region: str) -> str:
 
 
 def _store(account: Account, items: list[tuple[InboundRaw, str]], now, counts) -> list[InboundMessage]:
+    """One workspace's share of a batch, set-based: a few statements whatever its size, then the keywords (rare)
+    one by one."""
     settings_ = InboxSettings.objects.filter(account=account).first() or InboxSettings(account=account)
     known = set(InboundMessage.objects.filter(
         gateway_id__in={raw.gateway_id for raw, _ in items},
@@ -142,43 +144,55 @@ def _store(account: Account, items: list[tuple[InboundRaw, str]], now, counts) -
     if not fresh:
         return []
     numbers = {number for _, _, number in fresh}
-    people = dict(Contact.objects.filter(account=account, phone_number__in=numbers).values_list("phone_number", "id"))
-    if settings_.create_contacts:
-        for number in numbers - set(people):
-            try:
-                people[number] = contacts.contact_create(account=account, phone_number=number).pk
-            except DomainError:  # not a phone number (a short code, a name): the conversation still opens
-                continue
+    people = contacts.contacts_for_numbers(account=account, numbers=numbers, create=settings_.create_contacts)
     conversations = _conversations(account, {(n, raw.to) for raw, _, n in fresh}, people, now)
+    answered = _answered(account, numbers, before=max(raw.received_at for raw, _, _ in fresh))
     messages = []
     for raw, body, number in fresh:
-        conversation = conversations[(number, raw.to)]
-        reply_to = (Message.objects.filter(account=account, to=number, created_at__lte=raw.received_at)
-                    .order_by("-id").values("id", "campaign_id").first())
+        reply_to = answered.get(number, {})
         messages.append(InboundMessage(
-            account=account, conversation=conversation, gateway_id=raw.gateway_id,
+            account=account, conversation=conversations[(number, raw.to)], gateway_id=raw.gateway_id,
             gateway_message_id=raw.gateway_message_id, sender=number, to=raw.to, body=body,
             keyword=keyword_of(body), contact_id=people.get(number), raw=raw.raw, received_at=raw.received_at,
-            reply_to_message_id=reply_to["id"] if reply_to else None,
-            campaign_id=reply_to["campaign_id"] if reply_to else None,
+            reply_to_message_id=reply_to.get("id"), campaign_id=reply_to.get("campaign_id"),
         ))
     InboundMessage.objects.bulk_create(messages)
+    _conversations_touch(messages, now)
     for message in messages:
-        conversation = message.conversation
-        Conversation.objects.filter(pk=conversation.pk).update(
-            unread=F("unread") + 1, has_unread=True, status=Conversation.Status.OPEN,
-            last_message_at=message.received_at, last_inbound_at=message.received_at,
-            last_text=message.body[:200], last_direction="in", contact_id=people.get(message.sender),
-            updated_at=now,
-        )
-        _keyword(account, settings_, message, counts)
-        if message.campaign_id:
-            from campaigns.services import campaign_attribute_inbound
+        if message.keyword:
+            _keyword(account, settings_, message, counts)
+    from campaigns.services import campaign_attribute_replies
 
-            campaign_attribute_inbound(account_id=account.pk, phone=message.sender, at=message.received_at,
-                                       opt_out=message.keyword == InboundMessage.Keyword.OPT_OUT)
-        counts["stored"] += 1
+    campaign_attribute_replies(account_id=account.pk, replies=[
+        (m.sender, m.received_at, m.keyword == InboundMessage.Keyword.OPT_OUT) for m in messages if m.campaign_id])
+    counts["stored"] += len(messages)
     return messages
+
+
+def _answered(account: Account, numbers: set[str], *, before) -> dict[str, dict]:
+    """{number: the id and campaign of the last message we sent it before its reply came}: what a reply answers."""
+    latest = (Message.objects.filter(account=account, to__in=numbers, created_at__lte=before)
+              .values("to").annotate(last=Max("id")).values_list("last", flat=True))
+    return {row["to"]: row for row in Message.objects.filter(pk__in=list(latest)).values("id", "to", "campaign_id")}
+
+
+def _conversations_touch(messages: list[InboundMessage], now) -> None:
+    """Each conversation once: its unread count up by its new messages, its preview the latest of them, open."""
+    latest, added = {}, defaultdict(int)
+    for message in messages:
+        key = message.conversation.pk
+        added[key] += 1
+        if key not in latest or message.received_at >= latest[key].received_at:
+            latest[key] = message
+    update_rows(
+        Conversation,
+        ids_values=[(key, added[key], m.received_at, m.received_at, m.body[:200], m.contact_id)
+                    for key, m in latest.items()],
+        columns=("unread", "last_message_at", "last_inbound_at", "last_text", "contact_id"),
+        casts=("integer", "timestamptz", "timestamptz", "text", "bigint"), increments=("unread",),
+        set_sql="has_unread = %s, status = %s, last_direction = %s, updated_at = %s",
+        set_params=[True, Conversation.Status.OPEN, "in", now],
+    )
 
 
 def _conversations(account: Account, pairs: set[tuple[str, str]], people: dict, now) -> dict:

@@ -97,16 +97,18 @@ def insert_events(events: Iterable[Event]) -> int:
 
 
 def update_rows(model, *, ids_values: Sequence[tuple], columns: Sequence[str], casts: Sequence[str], where: str = "",
-                where_params: Sequence = (), set_sql: str = "", set_params: Sequence = ()) -> int:
+                where_params: Sequence = (), set_sql: str = "", set_params: Sequence = (),
+                increments: Sequence[str] = ()) -> int:
     """UPDATE `model`'s rows one by one from values: `ids_values` are (id, value, …) for `columns`, cast as
-    `casts`. `set_sql` adds assignments common to every row; `where` adds a guard on the row (alias m).
-    Returns the number of rows changed."""
+    `casts`; a column in `increments` is added to rather than set. `set_sql` adds assignments common to every row;
+    `where` adds a guard on the row (alias m). Returns the number of rows changed."""
     if not ids_values:
         return 0
     table = model._meta.db_table
     guard = f" AND {where}" if where else ""
     if db.vendor == "postgresql":
-        assignments = ", ".join([f'"{c}" = v."{c}"' for c in columns] + ([set_sql] if set_sql else []))
+        assignments = ", ".join([f'"{c}" = m."{c}" + v."{c}"' if c in increments else f'"{c}" = v."{c}"'
+                                 for c in columns] + ([set_sql] if set_sql else []))
         return execute(
             f"UPDATE {table} AS m SET {assignments} FROM {unpacked(('bigint', *casts), ('id', *columns))}"
             f" WHERE m.id = v.id{guard}",
@@ -114,7 +116,8 @@ def update_rows(model, *, ids_values: Sequence[tuple], columns: Sequence[str], c
         ).rowcount
     with db.cursor() as cursor:
         changed = 0
-        assignments = ", ".join([f'"{c}" = %s' for c in columns] + ([set_sql] if set_sql else []))
+        assignments = ", ".join([f'"{c}" = "{c}" + %s' if c in increments else f'"{c}" = %s'
+                                 for c in columns] + ([set_sql] if set_sql else []))
         for row in ids_values:
             cursor.execute(f"UPDATE {table} AS m SET {assignments} WHERE m.id = %s{guard}",
                            _adapted([*row[1:], *set_params, row[0], *where_params]))

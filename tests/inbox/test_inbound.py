@@ -129,6 +129,37 @@ def test_a_new_message_reopens_a_closed_conversation(receive):
     assert conversation.status == Conversation.Status.OPEN and conversation.unread == 2
 
 
+def test_one_batch_of_many_senders_counts_each_conversation_once(receive):
+    receive("One", "Two", "Three", apply=False)
+    receive("Hello from another phone", sender="+61412000999", apply=False)
+    receive("Not a phone number", sender="ACME", apply=False)
+    assert services.inbound_apply() == {"stored": 5}
+    mine = Conversation.objects.get(contact_number=CUSTOMER)
+    assert (mine.unread, mine.last_text, mine.has_unread) == (3, "Three", True)
+    other = Conversation.objects.get(contact_number="+61412000999")
+    assert (other.unread, other.last_text) == (1, "Hello from another phone")
+    # Each phone number became one contact; the name-like sender opened a conversation without one.
+    assert sorted(Contact.objects.values_list("phone_number", flat=True)) == ["+61412000999", CUSTOMER]
+    assert Conversation.objects.get(contact_number="ACME").contact_id is None
+    assert set(InboundMessage.objects.filter(sender=CUSTOMER).values_list("contact_id", flat=True)) == {mine.contact_id}
+
+
+def test_webhooks_queue_one_task_until_it_starts(monkeypatch):
+    from django.core.cache import cache
+
+    from inbox import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.inbound_task, "delay", lambda: queued.append("task"))
+    cache.delete(tasks.KICKED)
+    tasks.inbound_kick()
+    tasks.inbound_kick()  # a second webhook while the first's task waits in the queue
+    assert queued == ["task"]
+    tasks.inbound_task()  # the task starts: a webhook from now on may not be read by it, so it queues another
+    tasks.inbound_kick()
+    assert queued == ["task", "task"]
+
+
 def test_agents_reply_assign_read_and_note(funded, receive):
     member = MemberFactory(account=funded)
     receive("Can I change my booking?")
