@@ -330,10 +330,15 @@ def _loadgen_main(args: dict) -> None:
 
     host, port, path = "127.0.0.1", args["port"], args["path"]
     requests_ = []
+    senders = args.get("senders", 10_000)
     for i in range(args["start"], args["start"] + args["count"]):
-        undelivered = i % 10 == 0
-        body = json.dumps({"id": f"{args['prefix']}{i}", "status": "undelivered" if undelivered else "delivered",
-                           "code": "UNDELIV" if undelivered else "DELIVRD"}).encode()
+        if args.get("kind") == "inbound":  # the http gateway's default inbound fields
+            body = json.dumps({"id": f"{args['prefix']}{i}", "from": f"+614{i % senders:08d}", "to": "+61400000001",
+                               "body": f"Is my order {i} on its way?"}).encode()
+        else:
+            undelivered = i % 10 == 0
+            body = json.dumps({"id": f"{args['prefix']}{i}", "status": "undelivered" if undelivered else "delivered",
+                               "code": "UNDELIV" if undelivered else "DELIVRD"}).encode()
         requests_.append(
             b"POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
             % (path.encode(), host.encode(), port, len(body), body)
@@ -386,9 +391,9 @@ def _loadgen_main(args: dict) -> None:
 
 
 def _loadgen(log_dir: Path, *, port: int, path: str, prefix: str, start: int, count: int,
-             concurrency: int = 16, name: str = "loadgen") -> dict:
+             concurrency: int = 16, name: str = "loadgen", kind: str = "dlr") -> dict:
     child = Child("loadgen", {"port": port, "path": path, "prefix": prefix, "start": start, "count": count,
-                              "concurrency": concurrency}, log_dir=log_dir, name=name)
+                              "concurrency": concurrency, "kind": kind}, log_dir=log_dir, name=name)
     try:
         return _run_together([child])[1][0]
     finally:
@@ -720,7 +725,8 @@ def _free_port() -> int:
 
 
 class Gunicorn:
-    def __init__(self, ctx: Context, *, worker_class: str, workers: int, threads: int, conn_max_age: int, name: str):
+    def __init__(self, ctx: Context, *, worker_class: str, workers: int, threads: int, conn_max_age: int, name: str,
+                 env: dict | None = None):
         self.port = _free_port()
         self.log = open(ctx.out_dir / f"bench_messaging_{name}.log", "w")
         command = [sys.executable, "-m", "gunicorn", "smsportal.wsgi", "--bind", f"127.0.0.1:{self.port}",
@@ -728,7 +734,7 @@ class Gunicorn:
                    "--backlog", "2048"]
         if worker_class == "gthread":
             command += ["--threads", str(threads)]
-        self.proc = subprocess.Popen(command, cwd=BASE_DIR, env=_child_env(CONN_MAX_AGE=conn_max_age),
+        self.proc = subprocess.Popen(command, cwd=BASE_DIR, env=_child_env(CONN_MAX_AGE=conn_max_age, **(env or {})),
                                      stdout=self.log, stderr=self.log)
         deadline = time.monotonic() + 60
         while True:

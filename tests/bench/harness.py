@@ -140,6 +140,7 @@ def main(argv: list[str]) -> int:
     from . import bench_contacts  # noqa: F401  (registers its benchmarks)
     from . import bench_campaigns  # noqa: F401
     from . import bench_messaging  # noqa: F401
+    from . import bench_inbox  # noqa: F401
 
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     ctx = Context(quick=quick, out_dir=OUT_DIR, postgres=postgres, database_url=url, owns_database=owns)
