@@ -129,6 +129,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(BROKER_DIR / "processed"),
         "control_folder": str(BROKER_DIR / "control"),  # Kombu's default is relative to the working directory
         "store_processed": False,
+        # How often an idle worker looks for tasks (Kombu's default is 1 s): an inbound text should reach an open
+        # inbox within two seconds, and listing a folder five times a second costs nothing.
+        "polling_interval": 0.2,
     }
     # The filesystem transport has no fanout: remote control (ping/inspect) is unavailable there.
     CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
