@@ -1,6 +1,8 @@
 from django.contrib import admin
 
-from .models import DeliveryReport, GatewayConnection, Message, MessageEvent, MessageStat, WebhookDelivery, WebhookRule
+from .models import (
+    DeliveryReport, GatewayConnection, Message, MessageEvent, MessageStat, WebhookDelivery, WebhookRule, WebhookSecret,
+)
 from .selectors import mask_secret
 
 
@@ -75,3 +77,12 @@ class WebhookDeliveryAdmin(ReadOnly):
     list_display = ["id", "event", "account", "rule", "status", "attempts", "last_status_code", "next_attempt_at"]
     list_filter = ["status", "event"]
     raw_id_fields = ["account", "rule"]
+
+
+@admin.register(WebhookSecret)
+class WebhookSecretAdmin(ReadOnly):
+    """Which workspaces have a signing secret, and when it last changed; the secret itself stays in Settings."""
+
+    list_display = ["account", "created_at", "rotated_at"]
+    exclude = ["secret"]
+    raw_id_fields = ["account"]
