@@ -72,6 +72,11 @@ def test_an_agent_answers_a_customer_who_then_opts_out(page, live_server, shot, 
     list_.get_by_role("link", name=re.compile(CUSTOMER.replace("+", r"\+"))).click()
     thread = page.get_by_test_id("thread-items")
     expect(thread).to_contain_text("Are you open on Sunday?")
+    # Laid out as read: who it is, then the messages, then the reply box.
+    heading, bubble = page.get_by_test_id("thread").locator("header"), thread.locator("li").first
+    reply_top = page.get_by_test_id("reply-body").bounding_box()["y"]
+    assert heading.bounding_box()["y"] < bubble.bounding_box()["y"] < reply_top
+    expect(bubble).to_be_in_viewport(ratio=1)
     page.get_by_label("Insert a template").select_option(label="Opening hours")
     reply = page.get_by_test_id("reply-body")
     expect(reply).to_have_value("Hi {{first_name|there}}, we open 7am–3pm every day.")
