@@ -14,7 +14,7 @@ from smsportal.accounts.permissions import Access
 from smsportal.errors import one_or_not_found
 from smsportal.messaging.models import Message
 
-from .models import Conversation, ConversationNote, InboundMessage, Template
+from .models import Conversation, ConversationNote, InboundMessage, InboxSettings, Template
 
 TABS = ("unassigned", "mine", "all", "closed")
 PAGE = 50
@@ -119,6 +119,11 @@ def opted_out(*, conversation: Conversation) -> bool:
 
 def members(*, access: Access):
     return Member.objects.filter(account=access.account).select_related("user").order_by("user__email")
+
+
+def inbox_settings(*, access: Access) -> InboxSettings:
+    """The workspace's keyword replies and contact creation: its saved row, else the defaults (unsaved)."""
+    return InboxSettings.objects.filter(account=access.account).first() or InboxSettings(account=access.account)
 
 
 def template_queryset(*, access: Access) -> QuerySet[Template]:

@@ -8,6 +8,7 @@ urlpatterns = [
     path("list/", views.conversation_list, name="list"),
     path("templates/", views.templates, name="templates"),
     path("templates/new/", views.template_save, name="template-new"),
+    path("templates/keywords/", views.keyword_settings, name="keyword-settings"),
     path("templates/<int:template_id>/", views.template_save, name="template-save"),
     path("templates/<int:template_id>/delete/", views.template_delete, name="template-delete"),
     path("<int:conversation_id>/", views.conversation, name="conversation"),

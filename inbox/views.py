@@ -22,6 +22,7 @@ from . import selectors, services
 from .models import Conversation
 
 VIEW, REPLY = "inbox.view", "inbox.reply"
+MANAGE_KEYWORDS = "account.manage"  # what a STOP or HELP answers is the workspace's compliance, not an agent's call
 TAB_LABELS = {"unassigned": "Unassigned", "mine": "Mine", "all": "All", "closed": "Closed"}
 
 
@@ -194,7 +195,23 @@ def note(request, conversation_id):
 def templates(request):
     return render(request, "inbox/templates.html", {
         "templates": selectors.template_queryset(access=request.access), "can_edit": request.access.can(REPLY),
+        "keywords": selectors.inbox_settings(access=request.access),
+        "can_edit_keywords": request.access.can(MANAGE_KEYWORDS),
     })
+
+
+@require_capability(MANAGE_KEYWORDS)
+@require_POST
+def keyword_settings(request):
+    data = {name: request.POST.get(name, "") for name in ("help_reply", "opt_out_reply", "opt_in_reply")}
+    data["create_contacts"] = request.POST.get("create_contacts") == "on"
+    try:
+        services.inbox_settings_save(account=request.access.account, data=data)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Keyword replies saved.")
+    return redirect("inbox:templates")
 
 
 @require_capability(REPLY)

@@ -107,6 +107,24 @@ def test_templates_can_be_made_used_and_deleted(ui, receive):
     assert not Template.objects.exists()
 
 
+def test_admins_set_the_keyword_replies_agents_cannot(ui, client, funded, receive, user_with_role):
+    page = ui.get("/inbox/templates/").content.decode()
+    assert "You have been unsubscribed" in page  # the defaults, before anything is saved
+    ui.post("/inbox/templates/keywords/", {"help_reply": "{company}: call 1300 000 000.", "opt_out_reply": "",
+                                           "opt_in_reply": "Welcome back.", "create_contacts": "on"})
+    receive("help")
+    receive("STOP", sender="+61412000111")
+    replies = list(Message.objects.filter(source=Message.Source.INBOX).values_list("to", "body"))
+    assert replies == [("+61412345678", f"{funded.name}: call 1300 000 000.")]  # no confirmation of the STOP
+    too_long = ui.post("/inbox/templates/keywords/", {"help_reply": "x" * 481}, follow=True).content.decode()
+    assert "help_reply has at most 480 characters." in too_long
+
+    client.force_login(user_with_role("agent", account=funded))
+    assert "Only admins change these." in client.get("/inbox/templates/").content.decode()
+    assert client.post("/inbox/templates/keywords/", {"help_reply": "Hacked"}).status_code == 403
+    assert services.InboxSettings.objects.get(account=funded).help_reply == "{company}: call 1300 000 000."
+
+
 def test_another_workspaces_conversations_are_not_found(ui, receive):
     other = AccountFactory()
     theirs = Conversation.objects.create(account=other, contact_number="+61400000001", last_message_at="2026-01-01T00:00Z")
