@@ -35,10 +35,11 @@ def _list_context(request, current: Conversation | None) -> dict:
     tab, query = _tab(request), (request.GET.get("q") or "").strip()[:100]
     page = list(selectors.conversations(access=request.access, tab=tab, query=query, user=request.user)
                 [:selectors.PAGE])
+    counts = selectors.tab_counts(access=request.access, user=request.user)
     return {
         "tab": tab, "query": query, "tabs": TAB_LABELS,
         "rows": selectors.rows_for(access=request.access, conversations=page),
-        "counts": selectors.tab_counts(access=request.access, user=request.user),
+        "counts": counts, "inbox_unread": counts["all"],  # the navigation's badge too, without counting again
         "current": current,
     }
 
