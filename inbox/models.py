@@ -81,6 +81,7 @@ class Conversation(models.Model):
             models.Index("account", "assigned_to", "status", models.F("has_unread").desc(),
                          models.F("last_message_at").desc(), "id", name="conversation_assigned"),
             models.Index(fields=["account", "contact_number"], name="conversation_number"),
+            models.Index(fields=["account", "contact_id"], name="conversation_contact"),
         ]
 
     def __str__(self):
