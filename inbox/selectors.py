@@ -48,11 +48,12 @@ def conversations(*, access: Access, tab: str = "all", query: str = "", user=Non
         # for people), so the list is filtered by the few ids they find rather than by testing every row.
         own = conversation_queryset(access=access)
         digits = "".join(c for c in query if c.isdigit())
-        people = contacts_filtered(access=access, flt=ContactFilter(search=query), ordered=False).values("id")
+        people = contacts_filtered(access=access, flt=ContactFilter(search=query), ordered=False).order_by().values("id")
         found = [own.filter(last_text__icontains=query).values("id"), own.filter(contact_id__in=people).values("id"),
                  InboundMessage.objects.filter(account=access.account, body__icontains=query).values("conversation_id")]
         if len(digits) >= 3:
             found.append(own.filter(contact_number__contains=digits).values("id"))
+        found = [ids.order_by() for ids in found]  # models' default orderings are not allowed inside a UNION
         rows = rows.filter(pk__in=found[0].union(*found[1:], all=True))
     return rows.select_related("assigned_to").order_by("-has_unread", "-last_message_at", "-id")
 
