@@ -125,6 +125,15 @@ class InboundMessage(models.Model):
         ]
 
 
+# `_keyword` on the wire (GET /v3/sms/inbound and the inbound webhook alike): the keyword applied, not a word.
+KEYWORD_WIRE = {
+    InboundMessage.Keyword.NONE: "",
+    InboundMessage.Keyword.OPT_OUT: "stop",  # STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, REVOKE, OPTOUT
+    InboundMessage.Keyword.OPT_IN: "start",  # START, YES, UNSTOP
+    InboundMessage.Keyword.HELP: "help",  # HELP, INFO
+}
+
+
 class ConversationNote(models.Model):
     """An internal note in a thread: agents see it, the customer never does."""
 

@@ -11,7 +11,7 @@ from django.db.models import Count, Q, QuerySet
 from contacts.filters import ContactFilter, contacts_filtered
 from contacts.models import Contact, OptOut
 from smsportal.accounts.models import Member
-from smsportal.accounts.permissions import Access
+from smsportal.accounts.permissions import ROLE_CAPABILITIES, Access
 from smsportal.errors import one_or_not_found
 from smsportal.messaging.models import Message
 
@@ -120,7 +120,10 @@ def opted_out(*, conversation: Conversation) -> bool:
 
 
 def members(*, access: Access):
-    return Member.objects.filter(account=access.account).select_related("user").order_by("user__email")
+    """Who a conversation can be assigned to: the members whose role replies in the inbox."""
+    roles = [role for role, capabilities in ROLE_CAPABILITIES.items() if "inbox.reply" in capabilities]
+    return (Member.objects.filter(account=access.account, role__in=roles).select_related("user")
+            .order_by("user__email"))
 
 
 def inbox_settings(*, access: Access) -> InboxSettings:

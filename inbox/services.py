@@ -7,7 +7,8 @@ import datetime
 from collections import defaultdict
 
 from django.db import transaction
-from django.db.models import F, Max
+from django.db.models import Count, Exists, F, Max, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from contacts import services as contacts
@@ -15,6 +16,7 @@ from contacts.models import Contact, OptOut, OptOutSource
 from contacts.phones import InvalidNumber, normalize_number
 from contacts.selectors import merge_values
 from smsportal.accounts.models import Account, Member, User
+from smsportal.accounts.permissions import Access
 from smsportal.errors import DomainError
 from smsportal.messaging import merge
 from smsportal.messaging import services as messaging
@@ -22,7 +24,7 @@ from smsportal.messaging.bulk import GroupWriter, insert_rows, update_rows
 from smsportal.messaging.gateways.base import InboundSms
 from smsportal.messaging.models import Message
 
-from .models import Conversation, ConversationNote, InboundMessage, InboundRaw, InboxSettings, Template
+from .models import KEYWORD_WIRE, Conversation, ConversationNote, InboundMessage, InboundRaw, InboxSettings, Template
 
 # PRODUCT.md §3: a single word, any case.
 OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"})
@@ -259,7 +261,7 @@ def _emit(stored: list[InboundMessage]) -> None:
         events.append((m.account_id, inbound_payload(
             account_id=m.account_id, message_id=m.pk, sender=m.sender, to=m.to, body=m.body, at=m.received_at,
             original_body=original.get("body", ""), original_message_id=m.reply_to_message_id,
-            custom_string=original.get("custom_string", ""),
+            custom_string=original.get("custom_string", ""), keyword=KEYWORD_WIRE.get(m.keyword, ""),
         )))
     webhooks_emit(kind="inbound", events=events)
 
@@ -300,8 +302,13 @@ def conversation_reply(*, conversation: Conversation, body: str, by=None):
 
 
 def conversation_assign(*, conversation: Conversation, user_id: int | None) -> Conversation:
-    if user_id is not None and not Member.objects.filter(account=conversation.account, user_id=user_id).exists():
-        raise DomainError("Assign the conversation to a member of this workspace.", field="assigned_to")
+    if user_id is not None:
+        member = Member.objects.filter(account=conversation.account, user_id=user_id).first()
+        if member is None:
+            raise DomainError("Assign the conversation to a member of this workspace.", field="assigned_to")
+        if not Access(account=conversation.account, role=member.role).can("inbox.reply"):
+            raise DomainError(f"A {member.role} cannot reply in the inbox: assign it to an agent, marketer or "
+                              "admin.", field="assigned_to")
     conversation.assigned_to_id = user_id
     conversation.save(update_fields=["assigned_to", "updated_at"])
     return conversation
@@ -354,11 +361,14 @@ def inbound_mark_read(*, account: Account, before: datetime.datetime | None = No
     if message_id is not None:
         messages = messages.filter(pk=message_id)
     with transaction.atomic():
-        touched = set(messages.values_list("conversation_id", flat=True))
+        touched = list(messages.values_list("conversation_id", flat=True).distinct().order_by())
         changed = messages.update(read_at=now)
-        for conversation_id in touched:
-            unread = InboundMessage.objects.filter(conversation_id=conversation_id, read_at=None).count()
-            Conversation.objects.filter(pk=conversation_id).update(unread=unread, has_unread=unread > 0)
+        left = (InboundMessage.objects.filter(conversation_id=OuterRef("pk"), read_at=None).order_by()
+                .values("conversation_id").annotate(n=Count("id")).values("n"))
+        Conversation.objects.filter(pk__in=touched).update(  # one statement, however many conversations
+            unread=Coalesce(Subquery(left), 0),
+            has_unread=Exists(InboundMessage.objects.filter(conversation_id=OuterRef("pk"), read_at=None)),
+        )
     return changed
 
 

@@ -12,15 +12,9 @@ from rest_framework import serializers
 from smsportal.api.fields import KnownFieldsSerializer, StrictCharField, StrictIntegerField
 from smsportal.messaging.api.serializers import unix
 
-from ..models import InboundMessage
+from ..models import KEYWORD_WIRE
 
 # `_keyword`: the keyword smsportal applied to the message (PRODUCT.md §3), one word for each family, or "".
-KEYWORDS = {
-    InboundMessage.Keyword.NONE: "",
-    InboundMessage.Keyword.OPT_OUT: "stop",  # STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, REVOKE, OPTOUT
-    InboundMessage.Keyword.OPT_IN: "start",  # START, YES, UNSTOP
-    InboundMessage.Keyword.HELP: "help",  # HELP, INFO
-}
 KEYWORD_HELP = ("The keyword smsportal applied: stop (an opt-out word), start (an opt-in word), help (HELP or INFO), "
                 "or an empty string")
 
@@ -113,7 +107,7 @@ class InboundSmsSerializer(serializers.Serializer):
         return str(obj.pk)
 
     def get__keyword(self, obj) -> str:
-        return KEYWORDS.get(obj.keyword, "")
+        return KEYWORD_WIRE.get(obj.keyword, "")
 
     def get_read_at(self, obj) -> int | None:
         return unix(obj.read_at)
@@ -205,7 +199,7 @@ class ThreadItemSerializer(serializers.Serializer):
         return obj.status if obj.kind == "out" else None
 
     def get_keyword(self, obj) -> str | None:
-        return KEYWORDS.get(obj.obj.keyword, "") if obj.kind == "in" else None
+        return KEYWORD_WIRE.get(obj.obj.keyword, "") if obj.kind == "in" else None
 
     def get_campaign_id(self, obj) -> int | None:
         return obj.obj.campaign_id if obj.kind == "out" else None

@@ -458,12 +458,13 @@ def test_the_subaccount_list_query_count_does_not_grow_with_rows(
     for _ in range(3):
         MemberFactory(account=SubaccountFactory(parent=main_account))
     admin_client.get(reverse("dashboard"))  # the first request of a session also picks and stores the workspace
-    # session, user, access (account, member), switcher (memberships, children), page count, page rows.
-    with django_assert_max_num_queries(8):
+    # session, user, access (account, member), switcher (memberships, children), page count, page rows; the inbox
+    # badge in the navigation.
+    with django_assert_max_num_queries(9):
         small = admin_client.get(reverse("settings-subaccounts"))
     for _ in range(25):
         MemberFactory(account=SubaccountFactory(parent=main_account))
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(9):
         large = admin_client.get(reverse("settings-subaccounts"))
     assert small.status_code == large.status_code == 200
     assert large.content.decode().count('class="status status-active"') == 28

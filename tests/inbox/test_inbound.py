@@ -194,3 +194,46 @@ def test_inbound_read_marks_messages_and_counts(funded, receive):
     assert services.inbound_mark_read(account=funded) == 3
     assert not Conversation.objects.filter(has_unread=True).exists()
     assert not InboundMessage.objects.filter(read_at=None).exists()
+
+
+def test_stored_messages_are_pushed_to_inbound_webhooks_with_the_keyword_applied(funded, receive, settings):
+    from smsportal.messaging import services_webhooks as hooks
+    from smsportal.messaging.models import WebhookDelivery
+
+    settings.WEBHOOK_ALLOW_PRIVATE = True
+    hooks.webhook_rule_save(account=funded, kind="inbound", data={"url": "http://127.0.0.1:9/inbound"})
+    sent = campaigns_free_send(funded)
+    receive("Stop.", ids=["HOOK-1"])
+    receive("Stop.", ids=["HOOK-1"])  # the duplicate is not pushed again
+    receive("Stop sending me these")
+    payloads = [d.payload for d in WebhookDelivery.objects.order_by("id")]
+    assert [(p["body"], p["_keyword"]) for p in payloads] == [("Stop.", "stop"), ("Stop sending me these", "")]
+    first = payloads[0]
+    assert (first["from"], first["to"], first["original_message_id"], first["original_body"]) == (
+        CUSTOMER, OUR_NUMBER, str(sent.pk), sent.body)
+    assert first["message_id"] == str(InboundMessage.objects.get(gateway_message_id="HOOK-1").pk)
+
+
+def campaigns_free_send(account):
+    """One message we sent the customer before they wrote (what their message answers)."""
+    from smsportal.messaging import services as messaging
+
+    outcome = messaging.messages_send(account=account, requests=[
+        messaging.SmsRequest(to=CUSTOMER, body="Your table is booked for 7pm.")]).outcomes[0]
+    return Message.objects.get(pk=outcome.message_id)
+
+
+def test_a_conversation_goes_only_to_someone_who_can_reply(funded, receive):
+    receive("Hello?")
+    conversation = Conversation.objects.get()
+    viewer = MemberFactory(account=funded, role="viewer")
+    with pytest.raises(DomainError, match="A viewer cannot reply in the inbox") as refused:
+        services.conversation_assign(conversation=conversation, user_id=viewer.user_id)
+    assert refused.value.field == "assigned_to"
+    outsider = MemberFactory()  # a member of another workspace
+    with pytest.raises(DomainError, match="a member of this workspace"):
+        services.conversation_assign(conversation=conversation, user_id=outsider.user_id)
+    agent = MemberFactory(account=funded, role="agent")
+    services.conversation_assign(conversation=conversation, user_id=agent.user_id)
+    conversation.refresh_from_db()
+    assert conversation.assigned_to_id == agent.user_id
