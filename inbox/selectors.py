@@ -6,7 +6,9 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
-from django.db.models import Count, Q, QuerySet
+from django.db import connection
+from django.db.models import BooleanField, Count, Q, QuerySet
+from django.db.models.expressions import RawSQL
 
 from contacts.filters import ContactFilter, contacts_filtered
 from contacts.models import Contact, OptOut
@@ -20,6 +22,7 @@ from .models import Conversation, ConversationNote, InboundMessage, InboxSetting
 TABS = ("unassigned", "mine", "all", "closed")
 PAGE = 50
 THREAD = 200  # newest items of a thread shown
+SEARCH_IDS = 50_000  # matches a search passes back to the list as values (see _matching)
 
 
 def conversation_queryset(*, access: Access) -> QuerySet[Conversation]:
@@ -49,13 +52,30 @@ def conversations(*, access: Access, tab: str = "all", query: str = "", user=Non
         own = conversation_queryset(access=access)
         digits = "".join(c for c in query if c.isdigit())
         people = contacts_filtered(access=access, flt=ContactFilter(search=query), ordered=False).order_by().values("id")
-        found = [own.filter(last_text__icontains=query).values("id"), own.filter(contact_id__in=people).values("id"),
-                 InboundMessage.objects.filter(account=access.account, body__icontains=query).values("conversation_id")]
+        found = [own.filter(last_text__icontains=query).values_list("id", flat=True),
+                 own.filter(contact_id__in=people).values_list("id", flat=True),
+                 InboundMessage.objects.filter(account=access.account, body__icontains=query)
+                 .values_list("conversation_id", flat=True)]
         if len(digits) >= 3:
-            found.append(own.filter(contact_number__contains=digits).values("id"))
+            found.append(own.filter(contact_number__contains=digits).values_list("id", flat=True))
         found = [ids.order_by() for ids in found]  # models' default orderings are not allowed inside a UNION
-        rows = rows.filter(pk__in=found[0].union(*found[1:], all=True))
+        rows = rows.filter(_matching(found[0].union(*found[1:], all=True)))
     return rows.select_related("assigned_to").order_by("-has_unread", "-last_message_at", "-id")
+
+
+def _matching(ids: QuerySet) -> Q:
+    """The list's rows among `ids`. On PostgreSQL the ids are fetched first and passed back as one array: inside
+    the list's query a semi-join's plan rests on statistics, and on tables autovacuum has not analysed yet (a new
+    workspace's first minute) the planner re-ran the whole search for every row of the list (minutes at 8,000
+    conversations). An array of known values is hashed. Searches too broad for that keep the semi-join."""
+    if connection.vendor != "postgresql":
+        return Q(pk__in=ids)  # SQLite materialises an IN subquery once
+    found = list(ids[:SEARCH_IDS + 1])
+    if len(found) > SEARCH_IDS:
+        return Q(pk__in=ids)
+    found = sorted(set(found))  # each way of matching may find the same conversation
+    table = Conversation._meta.db_table
+    return Q(RawSQL(f'"{table}"."id" = ANY(%s::bigint[])', (found,), output_field=BooleanField()))
 
 
 @dataclass

@@ -55,7 +55,16 @@ _RAW_COLUMNS = ("gateway_id", "account_id", "gateway_message_id", "sender", "to"
                 "part_ref", "part_number", "part_count", "received_at")
 _RAW_CASTS = ("bigint", "bigint", "text", "text", "text", "text", "timestamptz", "jsonb", "text", "smallint",
               "smallint", "timestamptz")
-_raw_writer = GroupWriter(lambda rows: insert_rows(InboundRaw, _RAW_COLUMNS, _RAW_CASTS, rows))
+
+
+def _write_raw(rows: list) -> None:
+    insert_rows(InboundRaw, _RAW_COLUMNS, _RAW_CASTS, rows)
+    from .tasks import inbound_kick
+
+    transaction.on_commit(inbound_kick)  # once per group of webhooks written together, after their commit
+
+
+_raw_writer = GroupWriter(_write_raw)
 
 
 def inbound_receive(*, connection, messages: list[InboundSms]) -> int:
@@ -70,9 +79,6 @@ def inbound_receive(*, connection, messages: list[InboundSms]) -> int:
     if not rows:
         return 0
     _raw_writer.submit(rows)
-    from .tasks import inbound_kick
-
-    transaction.on_commit(inbound_kick)
     return len(rows)
 
 

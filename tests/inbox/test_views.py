@@ -6,7 +6,9 @@ import re
 import pytest
 
 from inbox import services
+from contacts.models import Contact
 from inbox.models import Conversation, InboundMessage, Template
+from smsportal.accounts.permissions import Access
 from smsportal.messaging.models import Message
 from tests.factories import AccountFactory, MemberFactory
 
@@ -154,3 +156,27 @@ def test_the_list_page_runs_a_bounded_number_of_queries(ui, receive, django_asse
     with django_assert_max_num_queries(15):
         assert ui.get("/inbox/list/", HTTP_HX_REQUEST="true").status_code == 200
     assert services.keyword_of("Stop!") == "opt_out"
+
+
+@pytest.mark.parametrize("broad", [False, True], ids=["ids-as-values", "semi-join"])
+def test_search_matches_each_way_and_both_plans_agree(ui, receive, monkeypatch, broad):
+    from inbox import selectors
+
+    if broad:  # more matches than PostgreSQL passes back as values: the list filters by the subquery instead
+        monkeypatch.setattr(selectors, "SEARCH_IDS", 0)
+    receive("Is the blue one in stock?", "Thanks, see you Friday", sender="+61412345611")  # blue: an earlier body
+    receive("Hello", sender="+61412345622")
+    receive("Where is my order?", sender="+61412399933")
+    named = Contact.objects.filter(account=ui.member.account, phone_number="+61412345622")  # made by the inbound
+    assert named.update(first_name="Priya", last_name="Natarajan") == 1
+
+    def found(q):
+        access = Access(account=ui.member.account, role="admin")
+        return sorted(c.contact_number for c in selectors.conversations(access=access, query=q))
+
+    assert found("blue") == ["+61412345611"]  # any inbound body, not only the last
+    assert found("FRIDAY") == ["+61412345611"]  # case-insensitive
+    assert found("natara") == ["+61412345622"]  # the contact's name
+    assert found("9993") == ["+61412399933"]  # part of the number
+    assert found("+6141234") == ["+61412345611", "+61412345622"]
+    assert found("nothing like it") == []
