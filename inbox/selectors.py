@@ -4,10 +4,12 @@ by tab and search), one thread (inbound, outbound and notes interleaved), the un
 from __future__ import annotations
 
 import datetime
+import operator
 from dataclasses import dataclass
+from functools import reduce
 
 from django.db import connection
-from django.db.models import BooleanField, Count, Q, QuerySet
+from django.db.models import BooleanField, Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from contacts.filters import ContactFilter, contacts_filtered
@@ -22,7 +24,7 @@ from .models import Conversation, ConversationNote, InboundMessage, InboxSetting
 TABS = ("unassigned", "mine", "all", "closed")
 PAGE = 50
 THREAD = 200  # newest items of a thread shown
-SEARCH_IDS = 50_000  # matches a search passes back to the list as values (see _matching)
+SEARCH_IDS = 10_000  # matches a search passes back to the list as values (see _search)
 
 
 def conversation_queryset(*, access: Access) -> QuerySet[Conversation]:
@@ -47,35 +49,36 @@ def conversations(*, access: Access, tab: str = "all", query: str = "", user=Non
             rows = rows.filter(assigned_to=user)
     query = (query or "").strip()
     if query:
-        # Each way of matching is its own indexed query (trigrams on PostgreSQL; the contacts page's own search
-        # for people), so the list is filtered by the few ids they find rather than by testing every row.
-        own = conversation_queryset(access=access)
-        digits = "".join(c for c in query if c.isdigit())
-        people = contacts_filtered(access=access, flt=ContactFilter(search=query), ordered=False).order_by().values("id")
-        found = [own.filter(last_text__icontains=query).values_list("id", flat=True),
-                 own.filter(contact_id__in=people).values_list("id", flat=True),
-                 InboundMessage.objects.filter(account=access.account, body__icontains=query)
-                 .values_list("conversation_id", flat=True)]
-        if len(digits) >= 3:
-            found.append(own.filter(contact_number__contains=digits).values_list("id", flat=True))
-        found = [ids.order_by() for ids in found]  # models' default orderings are not allowed inside a UNION
-        rows = rows.filter(_matching(found[0].union(*found[1:], all=True)))
+        rows = rows.filter(_search(access=access, query=query))
     return rows.select_related("assigned_to").order_by("-has_unread", "-last_message_at", "-id")
 
 
-def _matching(ids: QuerySet) -> Q:
-    """The list's rows among `ids`. On PostgreSQL the ids are fetched first and passed back as one array: inside
-    the list's query a semi-join's plan rests on statistics, and on tables autovacuum has not analysed yet (a new
-    workspace's first minute) the planner re-ran the whole search for every row of the list (minutes at 8,000
-    conversations). An array of known values is hashed. Searches too broad for that keep the semi-join."""
-    if connection.vendor != "postgresql":
-        return Q(pk__in=ids)  # SQLite materialises an IN subquery once
-    found = list(ids[:SEARCH_IDS + 1])
-    if len(found) > SEARCH_IDS:
-        return Q(pk__in=ids)
-    found = sorted(set(found))  # each way of matching may find the same conversation
+def _search(*, access: Access, query: str) -> Q:
+    """Conversations whose last text, contact (name or number) or any inbound message matches `query`.
+
+    Each way of matching is its own indexed query (trigrams on PostgreSQL; the contacts page's own search for
+    people). On PostgreSQL their ids are fetched first and passed back as one array, which is hashed: inside the
+    list's query, a semi-join's plan rests on statistics, and on tables autovacuum had not analysed yet (a new
+    workspace's first minute) the planner re-ran the whole search for every row of the list. A search matching
+    more than SEARCH_IDS is tested row by row instead, in the list's order: at that density the first page is
+    found after a few hundred rows."""
+    own = conversation_queryset(access=access)
+    digits = "".join(c for c in query if c.isdigit())
+    people = contacts_filtered(access=access, flt=ContactFilter(search=query), ordered=False).order_by().values("id")
+    inbound = InboundMessage.objects.filter(account=access.account, body__icontains=query)
+    ways = [Q(last_text__icontains=query), Q(contact_id__in=people)]
+    if len(digits) >= 3:
+        ways.append(Q(contact_number__contains=digits))
+    if connection.vendor != "postgresql":  # SQLite materialises an IN subquery once
+        return Q(pk__in=own.filter(reduce(operator.or_, ways)).values("id")) | Q(
+            pk__in=inbound.values("conversation_id"))
+    found = [own.filter(way).values_list("id", flat=True).order_by() for way in ways]
+    found.append(inbound.values_list("conversation_id", flat=True).order_by())  # no default orderings in a UNION
+    ids = list(found[0].union(*found[1:], all=True)[:SEARCH_IDS + 1])
+    if len(ids) > SEARCH_IDS:
+        return reduce(operator.or_, ways) | Q(Exists(inbound.filter(conversation_id=OuterRef("pk"))))
     table = Conversation._meta.db_table
-    return Q(RawSQL(f'"{table}"."id" = ANY(%s::bigint[])', (found,), output_field=BooleanField()))
+    return Q(RawSQL(f'"{table}"."id" = ANY(%s::bigint[])', (sorted(set(ids)),), output_field=BooleanField()))
 
 
 @dataclass

@@ -244,6 +244,9 @@ def inbound_ingest(ctx: Context) -> Result:
             "a thread's 1 s poll": f"/inbox/{thread_id}/items/",
             "GET /v3/conversations": "/v3/conversations",
             "search by number": "/inbox/?tab=all&q=0012345",
+            "search by text, a few matches": "/inbox/?tab=all&q=order+4242",
+            "search by a word in every conversation": "/inbox/?tab=all&q=order",
+            "GET /v3/conversations?q=<that word> (counts them)": "/v3/conversations?q=order",
         }
         runs = 20 if ctx.quick else 60
         page_figures = {label: _page_times(browser, target, runs=runs,

@@ -158,11 +158,11 @@ def test_the_list_page_runs_a_bounded_number_of_queries(ui, receive, django_asse
     assert services.keyword_of("Stop!") == "opt_out"
 
 
-@pytest.mark.parametrize("broad", [False, True], ids=["ids-as-values", "semi-join"])
+@pytest.mark.parametrize("broad", [False, True], ids=["ids-as-values", "row-by-row"])
 def test_search_matches_each_way_and_both_plans_agree(ui, receive, monkeypatch, broad):
     from inbox import selectors
 
-    if broad:  # more matches than PostgreSQL passes back as values: the list filters by the subquery instead
+    if broad:  # more matches than PostgreSQL passes back as values: the list tests each row instead
         monkeypatch.setattr(selectors, "SEARCH_IDS", 0)
     receive("Is the blue one in stock?", "Thanks, see you Friday", sender="+61412345611")  # blue: an earlier body
     receive("Hello", sender="+61412345622")
