@@ -158,6 +158,17 @@ def test_the_list_page_runs_a_bounded_number_of_queries(ui, receive, django_asse
     assert services.keyword_of("Stop!") == "opt_out"
 
 
+def test_the_list_poll_refreshes_the_empty_pane_only_when_no_thread_is_open(ui, receive):
+    assert "No conversations yet" in ui.get("/inbox/").content.decode()
+    receive("First!")
+    conversation = Conversation.objects.get()
+    poll = ui.get("/inbox/list/", HTTP_HX_REQUEST="true").content.decode()
+    pane = poll[poll.index('id="no-thread"'):]
+    assert 'hx-swap-oob="true"' in pane[:80] and "Pick a conversation" in pane
+    with_thread = ui.get(f"/inbox/list/?c={conversation.pk}", HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="no-thread"' not in with_thread
+
+
 @pytest.mark.parametrize("broad", [False, True], ids=["ids-as-values", "row-by-row"])
 def test_search_matches_each_way_and_both_plans_agree(ui, receive, monkeypatch, broad):
     from inbox import selectors
