@@ -339,8 +339,3 @@ def export(request, campaign_id):
     campaign = selectors.campaign_get(access=request.access, campaign_id=campaign_id)
     return export_response(access=request.access, flt=MessageFilter(campaign_id=campaign.pk),
                            name=f"campaign-{campaign.pk}")
-
-
-@require_capability("reports.view")
-def reports(request):
-    return render(request, "reports/index.html")

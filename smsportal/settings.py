@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "smsportal.messaging",
     "campaigns",
     "inbox",
+    "reports",
     "smsportal.api",
 ]
 

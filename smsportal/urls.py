@@ -12,7 +12,7 @@ urlpatterns = [
     path("contacts/", include("contacts.urls")),
     path("campaigns/", include("campaigns.urls")),
     path("inbox/", include("inbox.urls")),
-    path("reports/", include("campaigns.report_urls")),
+    path("reports/", include("reports.urls")),
     path("", include("smsportal.messaging.urls")),
     path("", include("smsportal.accounts.urls")),
 ]

@@ -3,4 +3,6 @@ from django.urls import path
 from . import views
 
 app_name = "reports"
-urlpatterns = [path("", views.reports, name="index")]
+urlpatterns = [
+    path("", views.reports, name="index"),
+]
