@@ -176,8 +176,9 @@ class DeliveryReport(models.Model):
 
 
 class MessageStat(models.Model):
-    """Outbound messages counted by (account, hour created, campaign, variant, country, gateway, status), kept by
-    database triggers on messaging_message so every write path (ORM, bulk_create, raw SQL) keeps them exact.
+    """Outbound messages counted by (account, hour created, campaign, variant, country, gateway, status, error
+    code), kept by database triggers on messaging_message so every write path (ORM, bulk_create, raw SQL) keeps them
+    exact.
 
     Append-then-squash (RapidPro's squashable counts): each write to messages appends signed delta rows here and
     `stats.stats_squash` later folds a dims group's rows into one. A group's value is the SUM over all its rows,
@@ -195,12 +196,13 @@ class MessageStat(models.Model):
     country = models.CharField(max_length=2, blank=True)
     gateway_id = models.BigIntegerField(default=0)
     status = models.CharField(max_length=12)
+    error_code = models.CharField(max_length=64, blank=True, default="")  # the gateway's, for the error table
     messages = models.BigIntegerField()  # negative in a delta row that moved messages out of these dims
     segments = models.BigIntegerField()
     cost = models.DecimalField(max_digits=16, decimal_places=4)
     squashed = models.BooleanField(default=False)
 
-    DIMS = ("account_id", "bucket", "campaign_id", "variant_key", "country", "gateway_id", "status")
+    DIMS = ("account_id", "bucket", "campaign_id", "variant_key", "country", "gateway_id", "status", "error_code")
 
     class Meta:
         indexes = [

@@ -138,7 +138,7 @@ def receipts_queryset(*, access: Access) -> QuerySet[Message]:
 
 # --- Message stats ----------------------------------------------------------------------------------
 
-STAT_DIMS = ("bucket", "campaign_id", "variant_key", "country", "gateway_id", "status", "account_id")
+STAT_DIMS = ("bucket", "campaign_id", "variant_key", "country", "gateway_id", "status", "error_code", "account_id")
 _COST_PLACES = Decimal("0.0001")  # the column's; SQLite's sums are floating point (0.770000000000000)
 
 

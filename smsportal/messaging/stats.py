@@ -1,4 +1,5 @@
-"""Message stats: outbound messages counted by (account, hour, campaign, variant, country, gateway, status), for
+"""Message stats: outbound messages counted by (account, hour, campaign, variant, country, gateway, status, error
+code), for
 reports and the dashboard instead of COUNT(*) over messages.
 
 Triggers on messaging_message (migration 0003) append signed delta rows to MessageStat on every insert, update
@@ -104,8 +105,8 @@ def stats_rebuild(*, account_id: int | None = None) -> int:
     insert = (
         f"INSERT INTO {_TABLE} ({_COLUMNS})"
         f" SELECT m.account_id, {bucket}, COALESCE(m.campaign_id, 0), m.variant_key, m.country,"
-        f" COALESCE(m.gateway_id, 0), m.status, count(*), sum(m.segments), {cost}, {true}"
-        f" FROM {Message._meta.db_table} AS m {messages_scope} GROUP BY 1, 2, 3, 4, 5, 6, 7"
+        f" COALESCE(m.gateway_id, 0), m.status, m.error_code, count(*), sum(m.segments), {cost}, {true}"
+        f" FROM {Message._meta.db_table} AS m {messages_scope} GROUP BY 1, 2, 3, 4, 5, 6, 7, 8"
     )
     with transaction.atomic(), db.cursor() as cursor:
         if db.vendor == "postgresql":

@@ -23,7 +23,7 @@ from smsportal.messaging.stats import stats_rebuild, stats_squash
 from ..factories import AccountFactory
 from .conftest import run_engine
 
-EVERY_DIM = ("account_id", "bucket", "campaign_id", "variant_key", "country", "gateway_id", "status")
+EVERY_DIM = ("account_id", "bucket", "campaign_id", "variant_key", "country", "gateway_id", "status", "error_code")
 
 
 def stats(account_ids) -> dict:
@@ -40,7 +40,7 @@ def counted(account_ids) -> dict:
     for m in Message.objects.filter(account_id__in=account_ids):
         bucket = m.created_at.astimezone(dt_timezone.utc).replace(minute=0, second=0, microsecond=0)
         group = groups[(m.account_id, bucket, m.campaign_id or 0, m.variant_key, m.country, m.gateway_id or 0,
-                        m.status)]
+                        m.status, m.error_code)]
         group[0] += 1
         group[1] += m.segments
         group[2] += m.price
@@ -71,11 +71,12 @@ def busy(funded):
 
 def test_incremental_equals_squashed_equals_rebuilt_equals_counted(busy, sub_account):
     wanted = counted([busy.pk])
-    assert {dims[-1] for dims in wanted} == {
+    assert {dims[6] for dims in wanted} == {
         statuses.DELIVERED, statuses.SENT, statuses.FAILED, statuses.UNDELIVERED, statuses.BLOCKED,
         statuses.CANCELLED, statuses.SCHEDULED,
     }
     assert any(dims[2] == 7 for dims in wanted) and any(dims[5] == 0 for dims in wanted)
+    assert any(dims[7] for dims in wanted)  # a gateway's error code is a group of its own
     assert MessageStat.objects.filter(squashed=False).exists()
 
     assert stats([busy.pk]) == wanted
