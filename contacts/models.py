@@ -154,6 +154,7 @@ class OptOut(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["account", "phone_number"], name="opt_out_unique_number")]
+        indexes = [models.Index(fields=["account", "created_at"], name="opt_out_recent")]  # opt-outs per period
 
 
 class Segment(models.Model):

@@ -122,6 +122,7 @@ class InboundMessage(models.Model):
         indexes = [
             models.Index(fields=["account", "-id"], name="inbound_recent"),
             models.Index(fields=["account", "id"], name="inbound_unread", condition=Q(read_at__isnull=True)),
+            models.Index(fields=["account", "received_at"], name="inbound_received"),  # replies per period
         ]
 
 
