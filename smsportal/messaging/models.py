@@ -108,6 +108,8 @@ class Message(models.Model):
             models.Index(fields=["account", "status", "-id"], name="message_history_status"),
             models.Index(fields=["account", "to", "-id"], name="message_history_number"),
             models.Index(fields=["account", "created_at"], name="message_history_date"),
+            # The error table's text for a code: messages with an error only.
+            models.Index(fields=["error_code", "account"], name="message_error", condition=~Q(error_code="")),
             models.Index(fields=["campaign_id", "status"], name="message_campaign", condition=Q(campaign_id__isnull=False)),
             # DLR matching.
             models.Index(
