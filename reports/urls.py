@@ -1,8 +1,9 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from . import views
 
 app_name = "reports"
 urlpatterns = [
     path("", views.reports, name="index"),
+    re_path(rf"^(?P<name>{'|'.join(views.TABLES)})\.csv$", views.table_csv, name="csv"),
 ]

@@ -3,6 +3,8 @@ from django.urls import include, path
 
 from smsportal.api.envelope import error_response
 
+from reports import views as reports_views
+
 from . import health
 
 urlpatterns = [
@@ -12,6 +14,7 @@ urlpatterns = [
     path("contacts/", include("contacts.urls")),
     path("campaigns/", include("campaigns.urls")),
     path("inbox/", include("inbox.urls")),
+    path("", reports_views.dashboard, name="dashboard"),
     path("reports/", include("reports.urls")),
     path("", include("smsportal.messaging.urls")),
     path("", include("smsportal.accounts.urls")),

@@ -6,7 +6,6 @@ from . import views
 sub = "settings/subaccounts/<int:subaccount_id>/"
 
 urlpatterns = [
-    path("", views.dashboard, name="dashboard"),
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("switch/", views.workspace_switch, name="workspace-switch"),

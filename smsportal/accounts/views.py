@@ -1,4 +1,4 @@
-"""Browser UI for accounts: login, dashboard, workspace switching and the settings pages.
+"""Browser UI for accounts: login, workspace switching and the settings pages (the dashboard is the reports app's).
 
 Views are adapters: check the form, call one service or selector scoped to `request.access`, render.
 """
@@ -51,16 +51,6 @@ def _shown_once(response):
 
 
 # --- Dashboard and workspace -----------------------------------------------------------------------
-
-
-@require_capability("dashboard.view")
-def dashboard(request):
-    access = request.access
-    context = {
-        "subaccount_count": selectors.subaccount_list(access=access).count() if access.account.is_main else None,
-        "member_count": selectors.member_list(account=access.account).count(),
-    }
-    return render(request, "dashboard.html", context)
 
 
 @login_required

@@ -518,7 +518,7 @@ def test_dashboard_shows_figures_and_honest_empty_states(admin_client, main_acco
     ("contacts:index", "No contacts yet"),
     ("campaigns:index", "No campaigns yet"),
     ("inbox:index", "No conversations yet"),
-    ("reports:index", "No reports yet"),
+    ("reports:index", "Nothing in this period"),
 ])
 def test_module_pages_show_an_empty_state(admin_client, name, text):
     response = admin_client.get(reverse(name))
