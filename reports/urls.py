@@ -7,3 +7,4 @@ urlpatterns = [
     path("", views.reports, name="index"),
     re_path(rf"^(?P<name>{'|'.join(views.TABLES)})\.csv$", views.table_csv, name="csv"),
 ]
+from .urls_usage import urlpatterns as _usage; urlpatterns += _usage
