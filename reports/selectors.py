@@ -81,6 +81,10 @@ def period_from(params, *, account: Account, today: datetime.date | None = None)
     key = params.get("period") or "7d"
     if key not in PERIODS:
         raise DomainError(f"period is one of {', '.join(PERIODS)}.", field="period")
+    if key != "custom" and params.get("start") and params.get("end"):  # the form's dates, perhaps edited
+        preset = period_from({"period": key}, account=account, today=today)
+        if (params["start"], params["end"]) != (preset.start.isoformat(), preset.end.isoformat()):
+            key = "custom"
     if key == "today":
         return Period(key, today, today, tz)
     if key in ("7d", "30d"):
@@ -200,7 +204,7 @@ class Figure:
     value: object
     previous: object
     kind: str = "count"  # count | percent | money
-    better: str = "up"  # which way is good news
+    better: str = "up"  # which way is good news; "" when neither is
 
     @property
     def change(self) -> float | None:
@@ -216,7 +220,7 @@ class Figure:
 
     @property
     def good(self) -> bool | None:
-        if not self.change:
+        if not self.change or not self.better:
             return None
         return (self.change > 0) == (self.better == "up")
 
@@ -247,11 +251,11 @@ def summary(*, scope: Scope, period: Period) -> dict:
         ("blocked", "Blocked", now[statuses.BLOCKED], then[statuses.BLOCKED], "count", "down"),
         ("replies", "Replies", _replies(scope, period), _replies(scope, before), "count", "up"),
         ("opt_outs", "Opt-outs", _opt_outs(scope, period), _opt_outs(scope, before), "count", "down"),
-        ("segments", "Segments", now.segments, then.segments, "count", "up"),
-        ("spend", "Spend", now.cost, then.cost, "money", "down"),
+        ("segments", "Segments", now.segments, then.segments, "count", ""),
+        ("spend", "Spend", now.cost, then.cost, "money", ""),
     ]
-    return {"figures": [Figure(*pair) for pair in pairs], "counts": now, "previous": then,
-            "balance": scope.balance}
+    return {"figures": [Figure(*pair) for pair in pairs], "messages": now.messages, "counts": now,
+            "previous": then, "balance": scope.balance}
 
 
 def daily(*, scope: Scope, period: Period) -> list[dict]:

@@ -40,6 +40,10 @@ def message(account, at, status, *, country, gateway, campaign=None, variant="",
 
 @pytest.fixture
 def seeded(main_account):
+    return seed(main_account)
+
+
+def seed(main_account):
     """Two subaccounts of one parent; over the last ten days, messages in every status, three countries, two
     gateway connections, two campaigns with variants A and B; replies and opt-outs."""
     main_account.timezone = "Australia/Sydney"
@@ -213,3 +217,20 @@ def test_a_viewer_without_reporting_sees_the_account_not_the_figures(client, see
     assert ui.get("/reports/").status_code == 403
     page = ui.get("/")
     assert page.status_code == 200 and "summary" not in page.context
+
+
+def test_the_filter_form_keeps_a_preset_until_its_dates_are_edited(client, seeded):
+    parent, (first, _) = seeded
+    ui = client_for(client, parent)
+    preset = selectors.period_from({"period": "30d"}, account=parent)
+    same = ui.get(f"/reports/?period=30d&start={preset.start}&end={preset.end}&account={first.pk}")
+    assert same.context["period"].key == "30d"
+    edited = ui.get(f"/reports/?period=30d&start={preset.start}&end={preset.start}&account={first.pk}")
+    assert edited.context["period"].key == "custom" and len(edited.context["period"].days) == 1
+
+
+def test_an_empty_period_says_so(client, seeded):
+    parent, _ = seeded
+    ui = client_for(client, parent)
+    assert 'data-testid="dashboard-empty"' not in ui.get("/?period=30d").content.decode()
+    assert 'data-testid="dashboard-empty"' in ui.get("/?period=custom&start=2020-01-01&end=2020-01-31").content.decode()
