@@ -22,7 +22,7 @@ from inbox.api import (
     SmsInboundView,
     SmsTemplateViewSet,
 )
-from reports.api import SmsStatisticsView
+from reports.api import ReportView, SmsStatisticsView
 from smsportal.accounts.api import AccountView, SubaccountViewSet, rate_card_urlpatterns
 from smsportal.messaging.api import (
     DeliveryLogView,
@@ -91,6 +91,7 @@ urlpatterns = [
     re_path(r"^sms/inbound-read/(?P<message_id>[^/]+)/?$", SmsInboundReadOneView.as_view(),
             name="sms-inbound-read-one"),
     re_path(r"^statistics/sms/?$", SmsStatisticsView.as_view(), name="statistics-sms"),
+    re_path(r"^reports/(?P<name>[a-z_]+)/?$", ReportView.as_view(), name="report"),
     re_path(r"^sandbox/inbound/?$", SandboxInboundView.as_view(), name="sandbox-inbound"),
     re_path(r"^automations/deliveries/?$", DeliveryLogView.as_view(), name="automation-deliveries"),
     re_path(r"^automations/secret/?$", SecretView.as_view(), name="automation-secret"),

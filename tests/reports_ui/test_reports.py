@@ -234,3 +234,32 @@ def test_an_empty_period_says_so(client, seeded):
     ui = client_for(client, parent)
     assert 'data-testid="dashboard-empty"' not in ui.get("/?period=30d").content.decode()
     assert 'data-testid="dashboard-empty"' in ui.get("/?period=custom&start=2020-01-01&end=2020-01-31").content.decode()
+
+
+def test_the_reports_api_returns_what_the_pages_show(client, seeded, api_for):
+    parent, (first, second) = seeded
+    ui = client_for(client, parent)
+    api = api_for(parent)
+    page = ui.get(f"/reports/?period=30d&account={second.pk}")
+    for name in ("daily", "countries", "gateways", "campaigns", "errors"):
+        body = api.get(f"/v3/reports/{name}?period=30d&account={second.pk}").json()
+        assert body["response_code"] == "SUCCESS" and body["data"]["accounts"] == [second.pk]
+        rows = body["data"]["rows"]
+        shown = page.context["tables"][name]
+        assert len(rows) == len(shown)
+        for row, expected in zip(rows, shown, strict=True):
+            assert row["messages"] == expected["messages"]
+            if "cost" in expected:
+                assert Decimal(row["cost"]) == expected["cost"]
+    summary = api.get("/v3/reports/summary?period=7d").json()["data"]
+    shown = {f.key: f.value for f in ui.get("/?period=7d").context["summary"]["figures"]}
+    assert {f["key"]: f["value"] for f in summary["figures"]} == {
+        k: (f"{v:.4f}" if isinstance(v, Decimal) else v) for k, v in shown.items()}
+    assert sorted(summary["accounts"]) == sorted([parent.pk, first.pk, second.pk])
+
+    child_api = api_for(first)  # a subaccount's key: its own figures, whatever it asks for
+    assert child_api.get(f"/v3/reports/campaigns?account={second.pk}").json()["data"]["accounts"] == [first.pk]
+    bad = api.get("/v3/reports/daily?period=custom&start=2026-13-01&end=2026-12-01")
+    assert bad.status_code == 400 and "start" in bad.content.decode()
+    assert api.get("/v3/reports/nonsense").status_code == 404
+    assert api.get("/v3/reports/daily?account=999999").status_code == 404
