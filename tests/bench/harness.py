@@ -141,6 +141,7 @@ def main(argv: list[str]) -> int:
     from . import bench_campaigns  # noqa: F401
     from . import bench_messaging  # noqa: F401
     from . import bench_inbox  # noqa: F401
+    from . import bench_pages  # noqa: F401  (last: it reads what the others left)
 
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     ctx = Context(quick=quick, out_dir=OUT_DIR, postgres=postgres, database_url=url, owns_database=owns)
