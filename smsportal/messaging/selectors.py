@@ -1,5 +1,6 @@
 """Reads for the SMS engine. Every queryset is scoped to the caller's workspace; others' ids are not found."""
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from datetime import timezone as dt_timezone
@@ -16,7 +17,7 @@ from smsportal.accounts.permissions import Access
 from smsportal.errors import DomainError, one_or_not_found
 
 from . import pricing, statuses
-from .models import GatewayConnection, Message, MessageEvent, MessageStat
+from .models import GatewayConnection, Message, MessageEvent, MessageStat, MessageStatusStat
 
 
 def pricing_card_for(*, account: Account) -> pricing.RateCard:
@@ -139,6 +140,7 @@ def receipts_queryset(*, access: Access) -> QuerySet[Message]:
 # --- Message stats ----------------------------------------------------------------------------------
 
 STAT_DIMS = ("bucket", "campaign_id", "variant_key", "country", "gateway_id", "status", "error_code", "account_id")
+NARROW_DIMS = {"account_id", "bucket", "status"}  # what MessageStatusStat keeps
 _COST_PLACES = Decimal("0.0001")  # the column's; SQLite's sums are floating point (0.770000000000000)
 
 
@@ -156,6 +158,8 @@ def message_stats(*, account_ids=None, campaign_id: int | None = None, campaign_
             f"cannot group message stats by {', '.join(map(repr, unknown))}; one of {', '.join(STAT_DIMS)}")
     if account_ids is None and campaign_id is None and campaign_ids is None:
         raise ValueError("message stats need account_ids or campaign_id")
+    if set(group_by) <= NARROW_DIMS and account_ids is not None and campaign_id is None and campaign_ids is None:
+        return _status_stats(account_ids=account_ids, since=since, until=until, group_by=group_by)
     rows = MessageStat.objects.all()
     if account_ids is not None:
         rows = rows.filter(account_id__in=list(account_ids))
@@ -179,6 +183,31 @@ def message_stats(*, account_ids=None, campaign_id: int | None = None, campaign_
         {**{name: row[name] for name in group_by},
          "messages": int(row["n"]), "segments": int(row["s"]), "cost": _money(row["c"])}
         for row in totals.order_by(*group_by)
+    ]
+
+
+def _status_stats(*, account_ids, since, until, group_by) -> list[dict]:
+    """message_stats by (account, hour, status) or fewer: the narrow rollup plus the deltas the squasher has not
+    folded into it yet (two queries on small tables, instead of one over every dims group)."""
+    totals = defaultdict(lambda: [0, 0, Decimal(0)])
+    for model, extra in ((MessageStatusStat, {}), (MessageStat, {"squashed": False})):
+        rows = model.objects.filter(account_id__in=list(account_ids), **extra)
+        if since is not None:
+            rows = rows.filter(bucket__gte=since)
+        if until is not None:
+            rows = rows.filter(bucket__lt=until)
+        sums = {"n": Sum("messages"), "s": Sum("segments"), "c": Sum("cost")}
+        grouped = rows.values(*group_by).annotate(**sums) if group_by else [rows.aggregate(**sums)]
+        for row in grouped:
+            if row["n"] is None:
+                continue
+            total = totals[tuple(row[name] for name in group_by)]
+            total[0] += row["n"]
+            total[1] += row["s"]
+            total[2] += Decimal(row["c"])
+    return [
+        {**dict(zip(group_by, key)), "messages": int(n), "segments": int(segments), "cost": _money(cost)}
+        for key, (n, segments, cost) in sorted(totals.items()) if n
     ]
 
 

@@ -13,7 +13,7 @@ a rebuild that read messages while a squasher moved rows it could not see would 
 from django.db import connection as db
 from django.db import transaction
 
-from .models import Message, MessageStat
+from .models import Message, MessageStat, MessageStatusStat
 
 _ADVISORY_KEY = (73_601, 1)  # pg advisory lock: squashers shared, a rebuild exclusive
 
@@ -21,6 +21,14 @@ _TABLE = MessageStat._meta.db_table
 _DIMS = ", ".join(MessageStat.DIMS)
 _COLUMNS = f"{_DIMS}, messages, segments, cost, squashed"
 _SAME_DIMS = " AND ".join(f"s.{d} = p.{d}" for d in MessageStat.DIMS)
+_NARROW = MessageStatusStat._meta.db_table
+_NARROW_KEY = "account_id, bucket, status"
+# The folded deltas join the narrow rollup; ordered, so concurrent squashers lock its rows in the same order.
+_NARROW_UPSERT = (
+    f"INSERT INTO {_NARROW} ({_NARROW_KEY}, messages, segments, cost) {{select}}"
+    f" ON CONFLICT ({_NARROW_KEY}) DO UPDATE SET messages = {_NARROW}.messages + excluded.messages,"
+    f" segments = {_NARROW}.segments + excluded.segments, cost = {_NARROW}.cost + excluded.cost"
+)
 
 
 def stats_squash(*, limit: int = 5000) -> int:
@@ -50,11 +58,16 @@ def _squash_postgres(limit: int) -> int:
                 FOR UPDATE OF s SKIP LOCKED
             ), removed AS (
                 DELETE FROM {_TABLE} AS s USING taken WHERE s.id = taken.id
-                RETURNING {", ".join(f"s.{d}" for d in MessageStat.DIMS)}, s.messages, s.segments, s.cost
+                RETURNING {", ".join(f"s.{d}" for d in MessageStat.DIMS)}, s.messages, s.segments, s.cost,
+                          s.squashed
             ), squashed AS (
                 INSERT INTO {_TABLE} ({_COLUMNS})
                 SELECT {_DIMS}, sum(messages), sum(segments), sum(cost), true FROM removed
                 GROUP BY {_DIMS} HAVING sum(messages) <> 0 OR sum(segments) <> 0 OR sum(cost) <> 0
+            ), narrowed AS (
+                {_NARROW_UPSERT.format(select=f"SELECT {_NARROW_KEY}, sum(messages), sum(segments), sum(cost)"
+                                       f" FROM removed WHERE NOT squashed GROUP BY {_NARROW_KEY}"
+                                       f" ORDER BY {_NARROW_KEY}")}
             )
             SELECT count(*) FROM (SELECT DISTINCT {_DIMS} FROM removed) AS groups
             """,
@@ -79,6 +92,10 @@ def _squash_sqlite(limit: int) -> int:
             return 0
         # Costs are floating point in SQLite (NUMERIC affinity): rounded to the column's 4 places, a group whose
         # messages all left sums to 0 rather than to 1e-17.
+        cursor.execute(_NARROW_UPSERT.format(
+            select=f"SELECT {_NARROW_KEY}, sum(messages), sum(segments), round(sum(cost), 4) FROM {_TABLE}"
+                   f" WHERE id <= %s AND NOT squashed AND ({_DIMS}) IN ({picked}) GROUP BY {_NARROW_KEY}"),
+            [last, last, limit])
         cursor.execute(
             f"INSERT INTO {_TABLE} ({_COLUMNS})"
             f" SELECT {_DIMS}, sum(messages), sum(segments), round(sum(cost), 4), 1 FROM {_TABLE}"
@@ -118,4 +135,11 @@ def stats_rebuild(*, account_id: int | None = None) -> int:
         else:
             cursor.execute(f"DELETE FROM {_TABLE} {stats_scope}", params)
             cursor.execute(insert, params)
-        return cursor.rowcount
+        groups = cursor.rowcount
+        # The narrow rollup from the rows just written (deltas committed since stay unsquashed, read from MessageStat).
+        cursor.execute(f"DELETE FROM {_NARROW} {stats_scope}", params)
+        squashed = "WHERE squashed AND account_id = %s" if account_id is not None else "WHERE squashed"
+        cursor.execute(f"INSERT INTO {_NARROW} ({_NARROW_KEY}, messages, segments, cost)"
+                       f" SELECT {_NARROW_KEY}, sum(messages), sum(segments), sum(cost) FROM {_TABLE} {squashed}"
+                       f" GROUP BY {_NARROW_KEY}", params)
+        return groups
