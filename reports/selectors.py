@@ -194,7 +194,7 @@ def _counts(rows, key=lambda row: None) -> dict:
 
 def _stats(scope: Scope, period: Period, group_by: tuple[str, ...]) -> list[dict]:
     return message_stats(account_ids=scope.account_ids, since=period.since, until=period.until,
-                         group_by=(*group_by, "status"))
+                         group_by=(*group_by, "status"), tz=period.tz)
 
 
 @dataclass
@@ -239,10 +239,10 @@ def summary(*, scope: Scope, period: Period) -> dict:
     """The key figures for the period and the one before, in one pass over the rollup."""
     before = period.previous()
     rows = message_stats(account_ids=scope.account_ids, since=before.since, until=period.until,
-                         group_by=("bucket", "status"))
+                         group_by=("day", "status"), tz=period.tz)
     now, then = Counts(), Counts()
     for row in rows:
-        (now if row["bucket"] >= period.since else then).add(row)
+        (now if row["day"] >= period.start else then).add(row)
     pairs = [
         ("sent", "Sent", now.sent, then.sent, "count", "up"),
         ("delivery_rate", "Delivered", now.delivery_rate, then.delivery_rate, "percent", "up"),
@@ -260,7 +260,7 @@ def summary(*, scope: Scope, period: Period) -> dict:
 
 def daily(*, scope: Scope, period: Period) -> list[dict]:
     """Per local day: messages by status, delivery rate, segments and cost (the charts' data, oldest first)."""
-    by_day = _counts(_stats(scope, period, ("bucket",)), key=lambda row: row["bucket"].astimezone(period.tz).date())
+    by_day = _counts(_stats(scope, period, ("day",)), key=lambda row: row["day"])
     return [{"day": day, **by_day.get(day, Counts()).as_dict()} for day in period.days]
 
 

@@ -84,10 +84,10 @@ def sms_statistics(*, account: Account, first: date, last: date) -> SmsStatistic
     since, until = day_start(first, tz), day_start(last + timedelta(days=1), tz)
     outbound = dict.fromkeys(days, Tally())
     bounced = dict.fromkeys(days, Tally())
-    for row in message_stats(account_ids=[account.pk], since=since, until=until, group_by=("bucket", "status")):
+    for row in message_stats(account_ids=[account.pk], since=since, until=until, group_by=("day", "status"), tz=tz):
         if row["status"] in NEVER_SENT:
             continue
-        day = row["bucket"].astimezone(tz).date()
+        day = row["day"]
         tally = Tally(row["messages"], row["cost"])
         outbound[day] += tally
         if row["status"] in BOUNCED:

@@ -158,13 +158,8 @@ def usage_table(*, access: Access, flt: UsageFilter, now: datetime | None = None
     # Hours are UTC; each goes to the local month its start falls in. In a zone whose offset is not whole hours
     # (India, Nepal) the first minutes of a month can share an hour with the previous month's last ones and are
     # counted there: the rollup cannot tell them apart.
-    month_of: dict[datetime, date] = {}
-    for row in message_stats(account_ids=list(by_id), since=since, group_by=("account_id", "bucket", "status")):
-        bucket = row["bucket"]
-        if bucket not in month_of:
-            local = bucket.astimezone(tz)
-            month_of[bucket] = date(local.year, local.month, 1)
-        target = cell(month_of[bucket], row["account_id"])
+    for row in message_stats(account_ids=list(by_id), since=since, group_by=("account_id", "month", "status"), tz=tz):
+        target = cell(row["month"], row["account_id"])
         target.messages += row["messages"]
         if row["status"] in statuses.CHARGEABLE:
             target.charged += row["messages"]

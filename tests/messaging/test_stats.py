@@ -273,3 +273,20 @@ def test_concurrent_squashers_and_a_rebuild_never_double_count(settings):
     stats_squash()
     assert stats([account.pk]) == counted([account.pk])
     assert narrow([account.pk]) == wide([account.pk])
+
+
+def test_days_and_months_are_grouped_in_the_time_zone_asked(busy):
+    from zoneinfo import ZoneInfo
+
+    sydney = ZoneInfo("Australia/Sydney")
+    by_day = message_stats(account_ids=[busy.pk], group_by=("day", "status"), tz=sydney)
+    expected = defaultdict(int)
+    for m in Message.objects.filter(account=busy):
+        bucket = m.created_at.astimezone(dt_timezone.utc).replace(minute=0, second=0, microsecond=0)
+        expected[(bucket.astimezone(sydney).date(), m.status)] += 1
+    assert {(row["day"], row["status"]): row["messages"] for row in by_day} == dict(expected)
+    by_month = message_stats(account_ids=[busy.pk], group_by=("month",), tz=sydney)
+    assert sum(row["messages"] for row in by_month) == Message.objects.filter(account=busy).count()
+    assert all(row["month"].day == 1 for row in by_month)
+    with pytest.raises(ValueError, match="needs tz"):
+        message_stats(account_ids=[busy.pk], group_by=("day",))
