@@ -1,7 +1,15 @@
 from django.contrib import admin
 
 from .models import (
-    DeliveryReport, GatewayConnection, Message, MessageEvent, MessageStat, WebhookDelivery, WebhookRule, WebhookSecret,
+    DeliveryReport,
+    GatewayConnection,
+    Message,
+    MessageEvent,
+    MessageStat,
+    MessageStatusStat,
+    WebhookDelivery,
+    WebhookRule,
+    WebhookSecret,
 )
 from .selectors import mask_secret
 
@@ -57,12 +65,21 @@ class DeliveryReportAdmin(ReadOnly):
 
 @admin.register(MessageStat)
 class MessageStatAdmin(ReadOnly):
-    list_display = ["account_id", "bucket", "campaign_id", "country", "gateway_id", "status", "messages", "segments",
-                    "cost", "squashed"]
+    list_display = ["account_id", "bucket", "campaign_id", "country", "gateway_id", "status", "error_code",
+                    "messages", "segments", "cost", "squashed"]
     list_filter = ["squashed", "status"]
 
     def has_delete_permission(self, request, obj=None):
         return False  # the triggers keep them; stats_rebuild repairs them
+
+
+@admin.register(MessageStatusStat)
+class MessageStatusStatAdmin(ReadOnly):
+    list_display = ["account_id", "bucket", "status", "messages", "segments", "cost"]
+    list_filter = ["status"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the squasher keeps them; stats_rebuild repairs them
 
 
 @admin.register(WebhookRule)
