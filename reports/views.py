@@ -9,6 +9,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import urlencode
 
+from contacts.exporting import escape_cell
 from smsportal.accounts import selectors as account_selectors
 from smsportal.accounts.decorators import require_capability
 from smsportal.errors import DomainError
@@ -49,7 +50,7 @@ def _chart(days: list[dict]) -> dict:
     }
 
 
-def _common(request, scope, period, query) -> dict:
+def _common(scope, period, query) -> dict:
     return {
         "scope": scope, "period": period, "query": query, "query_string": urlencode(query),
         "periods": selectors.PERIODS, "chart_statuses": CHART_STATUSES,
@@ -67,7 +68,7 @@ def dashboard(request):
     if context["can_report"]:
         scope, period, query = _filters(request)
         days = selectors.daily(scope=scope, period=period)
-        context |= _common(request, scope, period, query) | {
+        context |= _common(scope, period, query) | {
             "summary": selectors.summary(scope=scope, period=period),
             "chart": _chart(days), "days": days,
             "top_campaigns": selectors.top_campaigns(scope=scope, period=period),
@@ -81,7 +82,7 @@ def dashboard(request):
 def reports(request):
     scope, period, query = _filters(request)
     tables = {name: selector(scope=scope, period=period) for name, (title, selector) in TABLES.items()}
-    context = _common(request, scope, period, query) | {
+    context = _common(scope, period, query) | {
         "tables": tables, "titles": {name: title for name, (title, _) in TABLES.items()},
         "table_heads": {"countries": ["Country"], "gateways": ["Gateway connection"],
                         "campaigns": ["Campaign", "Variant"]},
@@ -114,6 +115,5 @@ def table_csv(request, name: str):
     writer = csv.writer(response)
     writer.writerow(header)
     for row in rows:
-        # A spreadsheet runs a cell starting with = + - @ as a formula: names come from users.
-        writer.writerow(["'" + v if isinstance(v, str) and v[:1] in "=+-@" else v for v in row])
+        writer.writerow([escape_cell(v) if isinstance(v, str) else v for v in row])  # names come from users
     return response
