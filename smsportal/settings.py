@@ -205,8 +205,20 @@ SESSION_COOKIE_NAME = env.str("SESSION_COOKIE_NAME", default="smsportal_session"
 CSRF_COOKIE_NAME = env.str("CSRF_COOKIE_NAME", default="smsportal_csrftoken")
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
-if env.bool("BEHIND_TLS_PROXY", default=False):
+BEHIND_TLS_PROXY = env.bool("BEHIND_TLS_PROXY", default=False)
+if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# HTTPS only once there is HTTPS to send people to: production behind its TLS proxy (plain-http trials of the
+# compose file, and localhost, keep working). /healthz stays reachable over http for load balancers.
+_HTTPS = PRODUCTION and BEHIND_TLS_PROXY
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=_HTTPS)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if _HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=_HTTPS)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+if not SECURE_HSTS_PRELOAD:
+    # Joining browsers' preload list is the operator's decision (hstspreload.org), not a default.
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 # --- i18n / static --------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
