@@ -157,6 +157,7 @@ else:
 CACHES["default"]["KEY_PREFIX"] = env.str("CACHE_KEY_PREFIX", default="smsportal")
 
 API_DEFAULT_RATE_LIMIT = env.int("API_DEFAULT_RATE_LIMIT", default=15)
+API_KEY_FAILURE_LIMIT = env.int("API_KEY_FAILURE_LIMIT", default=30)  # wrong keys per address per 10 minutes
 
 # --- The SMS engine ---------------------------------------------------------------------------------
 SMS_GATEWAYS = [

@@ -1,10 +1,15 @@
 """API keys over HTTP Basic (ClickSend's way) or Bearer, and the browser session; each yields an Access."""
 
+from django.conf import settings
 from rest_framework import authentication, exceptions
 
 from smsportal.accounts.permissions import Access
 from smsportal.accounts.selectors import access_for_api_key
 from smsportal.accounts.workspace import request_access
+
+from .ratelimit import limiter
+
+FAILURE_WINDOW = 600.0  # seconds over which an address's failed API keys are counted
 
 
 class ApiKeyPrincipal:
@@ -22,9 +27,17 @@ class ApiKeyPrincipal:
         return f"api:{self.access.account.api_username}"
 
 
-def _key_access(raw_key: str, api_username: str | None = None):
+def _key_access(raw_key: str, request, api_username: str | None = None):
+    """The key's account; an address that got too many keys wrong lately is refused before its key is even
+    looked at, so guessing keys from it stops (a right key from it waits too: the attacker may share it)."""
+    failures = f"api-key-failures:{getattr(request, 'META', {}).get('REMOTE_ADDR', '')}"
+    limit = settings.API_KEY_FAILURE_LIMIT
+    if limiter().count(failures, window=FAILURE_WINDOW) >= limit:
+        raise exceptions.Throttled(wait=FAILURE_WINDOW, detail=(
+            f"Too many wrong API keys from your address: more than {limit} in {FAILURE_WINDOW / 60:.0f} minutes."))
     access = access_for_api_key(raw_key=raw_key, api_username=api_username)
     if access is None:
+        limiter().hit(failures, limit=limit + 1, window=FAILURE_WINDOW)
         raise exceptions.AuthenticationFailed("Invalid API username or API key.")
     return ApiKeyPrincipal(access), access
 
@@ -33,7 +46,7 @@ class ApiKeyBasicAuthentication(authentication.BasicAuthentication):
     www_authenticate_realm = "smsportal"
 
     def authenticate_credentials(self, userid, password, request=None):
-        return _key_access(password, api_username=userid)
+        return _key_access(password, request, api_username=userid)
 
 
 class ApiKeyBearerAuthentication(authentication.BaseAuthentication):
@@ -47,7 +60,7 @@ class ApiKeyBearerAuthentication(authentication.BaseAuthentication):
             raw_key = header[1].decode()
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed("Invalid Bearer header: the key is not text.") from None
-        return _key_access(raw_key)
+        return _key_access(raw_key, request)
 
     def authenticate_header(self, request):
         return 'Bearer realm="smsportal"'

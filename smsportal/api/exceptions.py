@@ -74,6 +74,8 @@ def envelope_exception_handler(exc, context):
         if getattr(exc, "wait", None):
             headers["Retry-After"] = str(int(exc.wait))
             description = f"Too many requests: retry after {int(exc.wait)} s."
+            if isinstance(exc, exceptions.Throttled) and str(exc.detail) != str(exceptions.Throttled.default_detail):
+                description = f"{exc.detail} Retry after {int(exc.wait)} s."  # our own reason, said
     else:
         logger.exception("Unhandled API error", exc_info=exc)
         status_code, code, description = 500, "INTERNAL_ERROR", "Something went wrong on our side; it has been logged."

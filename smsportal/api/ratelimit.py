@@ -39,6 +39,12 @@ class RedisLimiter:
         """Count one request; 0 if allowed, else the seconds until one would be."""
         return float(self.script(keys=[KEY_PREFIX + key], args=[window, limit, uuid.uuid4().hex]))
 
+    def count(self, key: str, *, window: float) -> int:
+        """How many hits `key` has in the last `window` seconds, without adding one."""
+        now = time.time()
+        self.client.zremrangebyscore(KEY_PREFIX + key, "-inf", now - window)
+        return int(self.client.zcard(KEY_PREFIX + key))
+
     def reset(self) -> None:
         for key in self.client.scan_iter(match=KEY_PREFIX + "*", count=500):
             self.client.delete(key)
@@ -61,6 +67,12 @@ class LocalLimiter:
                 log.append(now)
                 return 0.0
             return log[0] + window - now
+
+    def count(self, key: str, *, window: float) -> int:
+        now = time.monotonic()
+        with self.lock:
+            log = self.logs.get(key, deque())
+            return sum(1 for at in log if at > now - window)
 
     def reset(self) -> None:
         with self.lock:

@@ -1,4 +1,7 @@
+import base64
 import time
+
+from rest_framework.test import APIClient
 
 from smsportal.accounts.models import Account
 
@@ -31,3 +34,20 @@ def test_window_slides_and_requests_pass_again(api_for, main_account):
     assert [client.get("/v3/account").status_code for _ in range(3)] == [200, 200, 429]
     time.sleep(1.05)
     assert client.get("/v3/account").status_code == 200
+
+
+def test_wrong_api_keys_lock_out_the_address_not_the_account(api_for, main_account, settings):
+    settings.API_KEY_FAILURE_LIMIT = 3
+    right = api_for(main_account)
+    wrong = APIClient()
+    token = base64.b64encode(f"{main_account.api_username}:not-the-key".encode()).decode()
+    wrong.credentials(HTTP_AUTHORIZATION=f"Basic {token}")
+    assert [wrong.get("/v3/account").status_code for _ in range(3)] == [401] * 3
+    locked = wrong.get("/v3/account")  # refused before the key is looked at
+    assert locked.status_code == 429 and locked.json()["response_code"] == "OVER_LIMIT"
+    assert "wrong API keys" in locked.json()["response_msg"]
+    assert right.get("/v3/account").status_code == 429  # the same address, even with the right key
+    assert right.get("/v3/account", REMOTE_ADDR="203.0.113.9").status_code == 200  # another address is not locked
+    bearer = APIClient()
+    bearer.credentials(HTTP_AUTHORIZATION="Bearer not-the-key")
+    assert bearer.get("/v3/account", REMOTE_ADDR="203.0.113.7").status_code == 401
