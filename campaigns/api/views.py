@@ -18,10 +18,10 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, permissions, serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.response import Response
 
 from contacts import selectors as contact_selectors
 from smsportal.accounts.permissions import Access
+from smsportal.api.envelope import respond
 from smsportal.api.pagination import ClickSendPagination
 from smsportal.api.permissions import HasCapability
 from smsportal.errors import DomainError
@@ -63,12 +63,6 @@ class SendsToo(permissions.BasePermission):
                 f"Your {'API key' if access.via == 'api_key' else access.role + ' role'} may not send SMS."
             )
         return True
-
-
-def _respond(data, message: str) -> Response:
-    response = Response(data)
-    response.response_msg = message
-    return response
 
 
 def _unix_param(request, name: str) -> datetime | None:
@@ -239,7 +233,7 @@ class SmsCampaignViewSet(viewsets.ViewSet):
 
     @extend_schema(responses=CAMPAIGN, summary="View an SMS campaign (SmsCampaignsApi.view_specific_sms_campaign)")
     def retrieve(self, request, sms_campaign_id=None):
-        return _respond(campaign_data(request, self._get(request, sms_campaign_id)), "Your SMS Campaign.")
+        return respond(campaign_data(request, self._get(request, sms_campaign_id)), "Your SMS Campaign.")
 
     @extend_schema(request=SendCampaignInSerializer, responses=CAMPAIGN,
                    summary="Create and launch an SMS campaign (SmsCampaignsApi.send_sms_campaign): all or nothing; "
@@ -252,7 +246,7 @@ class SmsCampaignViewSet(viewsets.ViewSet):
             campaign = _save(request, incoming.validated_data)
             with fields_as_sent(incoming.validated_data):
                 campaign = services.campaign_launch(campaign=campaign, by=request.auth.user)
-        return _respond(campaign_data(request, campaign), "Your new campaign has been added.")
+        return respond(campaign_data(request, campaign), "Your new campaign has been added.")
 
     @extend_schema(request=SendCampaignInSerializer, responses=CampaignPriceSerializer,
                    summary="Calculate an SMS campaign's price (SmsCampaignsApi.calculate_sms_campaign_price): the "
@@ -269,7 +263,7 @@ class SmsCampaignViewSet(viewsets.ViewSet):
                 _raise_problem(preview)
             data = CampaignPriceSerializer(preview, context={"account": request.auth.account,
                                                              "campaign": campaign}).data
-        return _respond(data, "Here is your price for your SMS Campaign.")
+        return respond(data, "Here is your price for your SMS Campaign.")
 
     @extend_schema(request=CampaignInSerializer, responses=CAMPAIGN,
                    summary="Update a draft SMS campaign (SmsCampaignsApi.update_sms_campaign); only the fields given "
@@ -279,7 +273,7 @@ class SmsCampaignViewSet(viewsets.ViewSet):
         incoming = CampaignInSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         campaign = _save(request, incoming.validated_data, campaign)
-        return _respond(campaign_data(request, campaign), "Your SMS Campaign has been updated.")
+        return respond(campaign_data(request, campaign), "Your SMS Campaign has been updated.")
 
     @extend_schema(request=None, responses=CAMPAIGN,
                    summary="Cancel an SMS campaign (SmsCampaignsApi.cancel_sms_campaign): messages not yet sent are "
@@ -287,7 +281,7 @@ class SmsCampaignViewSet(viewsets.ViewSet):
     @action(detail=True, methods=["put"])
     def cancel(self, request, sms_campaign_id=None):
         campaign = services.campaign_cancel(campaign=self._get(request, sms_campaign_id))
-        return _respond(campaign_data(request, campaign), "Your SMS Campaign has been cancelled.")
+        return respond(campaign_data(request, campaign), "Your SMS Campaign has been cancelled.")
 
     # --- smsportal's ---------------------------------------------------------------------------------------------
 
@@ -297,39 +291,39 @@ class SmsCampaignViewSet(viewsets.ViewSet):
         incoming = CampaignInSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         campaign = _save(request, incoming.validated_data)
-        return _respond(campaign_data(request, campaign), "Your draft SMS Campaign has been saved.")
+        return respond(campaign_data(request, campaign), "Your draft SMS Campaign has been saved.")
 
     @extend_schema(responses=OpenApiTypes.BOOL,
                    summary="Delete a draft or finished SMS campaign (its messages stay in the message log)")
     def destroy(self, request, sms_campaign_id=None):
         services.campaign_delete(campaign=self._get(request, sms_campaign_id))
-        return _respond(True, f"SMS Campaign #{sms_campaign_id} has been deleted.")
+        return respond(True, f"SMS Campaign #{sms_campaign_id} has been deleted.")
 
     @extend_schema(request=None, responses=CAMPAIGN,
                    summary="Launch a draft: the audience is snapshotted and the whole cost reserved, or nothing is")
     @action(detail=True, methods=["post"])
     def launch(self, request, sms_campaign_id=None):
         campaign = services.campaign_launch(campaign=self._get(request, sms_campaign_id), by=request.auth.user)
-        return _respond(campaign_data(request, campaign), "Your SMS Campaign has been launched.")
+        return respond(campaign_data(request, campaign), "Your SMS Campaign has been launched.")
 
     @extend_schema(request=None, responses=CAMPAIGN, summary="Pause a scheduled or sending SMS campaign")
     @action(detail=True, methods=["put"])
     def pause(self, request, sms_campaign_id=None):
         campaign = services.campaign_pause(campaign=self._get(request, sms_campaign_id))
-        return _respond(campaign_data(request, campaign), "Your SMS Campaign has been paused.")
+        return respond(campaign_data(request, campaign), "Your SMS Campaign has been paused.")
 
     @extend_schema(request=None, responses=CAMPAIGN, summary="Resume a paused SMS campaign")
     @action(detail=True, methods=["put"])
     def resume(self, request, sms_campaign_id=None):
         campaign = services.campaign_resume(campaign=self._get(request, sms_campaign_id))
-        return _respond(campaign_data(request, campaign), "Your SMS Campaign has been resumed.")
+        return respond(campaign_data(request, campaign), "Your SMS Campaign has been resumed.")
 
     @extend_schema(request=None, responses=CAMPAIGN,
                    summary="Duplicate an SMS campaign as a new draft (same content, audience and settings)")
     @action(detail=True, methods=["post"])
     def duplicate(self, request, sms_campaign_id=None):
         copy = services.campaign_duplicate(campaign=self._get(request, sms_campaign_id), by=request.auth.user)
-        return _respond(campaign_data(request, copy), "Your SMS Campaign has been duplicated as a draft.")
+        return respond(campaign_data(request, copy), "Your SMS Campaign has been duplicated as a draft.")
 
     @extend_schema(request=TestSendInSerializer, responses=SendResultSerializer,
                    summary="Send the campaign's message to your own phone now (charged as any SMS); answers as "
@@ -345,7 +339,7 @@ class SmsCampaignViewSet(viewsets.ViewSet):
                                              source=Message.Source.API)
         data = SendResultSerializer(result, context={"account": request.auth.account, "date": date}).data
         message = "Test message queued." if result.queued_count else "The test message was not sent: see its status."
-        return _respond(data, message)
+        return respond(data, message)
 
     @extend_schema(responses=ReportSerializer,
                    summary="An SMS campaign's report: totals by status, rates, spend, per variant and per spintax "
@@ -354,7 +348,7 @@ class SmsCampaignViewSet(viewsets.ViewSet):
     def report(self, request, sms_campaign_id=None):
         campaign = self._get(request, sms_campaign_id)
         report = selectors.campaign_report(campaign=campaign)
-        return _respond(ReportSerializer(report, context={"campaign": campaign, "account": request.auth.account}).data,
+        return respond(ReportSerializer(report, context={"campaign": campaign, "account": request.auth.account}).data,
                         "Here is your SMS Campaign's report.")
 
     @extend_schema(request=PreviewInSerializer, responses=PreviewSerializer,
@@ -373,11 +367,11 @@ class SmsCampaignViewSet(viewsets.ViewSet):
             campaign = self._get(request, validated["sms_campaign_id"])
             if not changes:
                 preview = services.campaign_preview(campaign=campaign, chosen_contact_id=contact_id)
-                return _respond(PreviewSerializer(preview).data, "Here is your SMS Campaign's preview.")
+                return respond(PreviewSerializer(preview).data, "Here is your SMS Campaign's preview.")
         if campaign is None:
             changes.setdefault("name", PRICE_NAME)
         with dry_run():
             saved = _save(request, changes, campaign)
             preview = services.campaign_preview(campaign=saved, chosen_contact_id=contact_id)
             data = PreviewSerializer(preview).data
-        return _respond(data, "Here is your SMS Campaign's preview.")
+        return respond(data, "Here is your SMS Campaign's preview.")

@@ -21,6 +21,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from smsportal.api.envelope import respond
 from smsportal.api.pagination import ClickSendPagination
 from smsportal.errors import DomainError, NotFound, one_or_not_found
 from smsportal.messaging import outbound
@@ -53,12 +54,6 @@ SAMPLE_FROM, SAMPLE_TO = "+61411111111", "+61422222222"
 SAMPLE_BODY = "This is a test inbound SMS from smsportal."
 SAMPLE_ORIGINAL = "This is the message it answers (a sample)."
 TEST_DELIVERY_ID = 0  # X-Smsportal-Delivery of a test: real deliveries count from 1
-
-
-def _respond(data, message: str) -> Response:
-    response = Response(data)
-    response.response_msg = message
-    return response
 
 
 def _flag(request, name: str) -> bool | None:
@@ -144,7 +139,7 @@ class SmsInboundView(APIView):
             reason = outcome.error if outcome.refused else f"The test inbound SMS was not delivered: {outcome.error}"
             raise DomainError(reason, field="url")
         data = InboundTestSerializer({**payload, "url": url, "webhook_status_code": outcome.status_code}).data
-        return _respond(data, "A test inbound SMS has been sent to your URL.")
+        return respond(data, "A test inbound SMS has been sent to your URL.")
 
 
 class SmsInboundOneView(APIView):
@@ -159,7 +154,7 @@ class SmsInboundOneView(APIView):
                       .filter(reply_to_message_id=answered).order_by("id").first())
         if answer is None:
             raise NotFound(f"No inbound SMS answers message {original_message_id}.", field="original_message_id")
-        return _respond(inbound_data(request, [answer], many=False), "Here is your inbound SMS.")
+        return respond(inbound_data(request, [answer], many=False), "Here is your inbound SMS.")
 
 
 class SmsInboundReadView(APIView):
@@ -173,7 +168,7 @@ class SmsInboundReadView(APIView):
         incoming.is_valid(raise_exception=True)
         before = _unix_to_datetime(incoming.validated_data.get("date_before"))
         count = services.inbound_mark_read(account=request.auth.account, before=before)
-        return _respond({"count": count}, "Inbound messages have been marked as read.")
+        return respond({"count": count}, "Inbound messages have been marked as read.")
 
 
 class SmsInboundReadOneView(APIView):
@@ -186,7 +181,7 @@ class SmsInboundReadOneView(APIView):
         message = one_or_not_found(selectors.inbound_queryset(access=request.auth), message_id, field="message_id",
                                    message=f"No inbound SMS with id {message_id}.")
         count = services.inbound_mark_read(account=request.auth.account, message_id=message.pk)
-        return _respond(count, "The inbound SMS has been marked as read.")
+        return respond(count, "The inbound SMS has been marked as read.")
 
 
 # --- ClickSend's SMS templates ---------------------------------------------------------------------------------
@@ -244,7 +239,7 @@ class SmsTemplateViewSet(viewsets.ViewSet):
 
     @extend_schema(responses=TemplateSerializer, summary="View an SMS template (SmsApi.view_a_specific_sms_template)")
     def retrieve(self, request, template_id=None):
-        return _respond(TemplateSerializer(self._get(request, template_id)).data, "Here is your template.")
+        return respond(TemplateSerializer(self._get(request, template_id)).data, "Here is your template.")
 
     @extend_schema(request=TemplateInSerializer, responses=TemplateSerializer,
                    summary="Create an SMS template (SmsApi.create_sms_template)")
@@ -254,7 +249,7 @@ class SmsTemplateViewSet(viewsets.ViewSet):
         data = incoming.validated_data
         template = services.template_save(account=request.auth.account, name=data.get("template_name", ""),
                                           body=data.get("body", ""))
-        return _respond(TemplateSerializer(template).data, "New template has been saved.")
+        return respond(TemplateSerializer(template).data, "New template has been saved.")
 
     @extend_schema(request=TemplateInSerializer, responses=TemplateSerializer,
                    summary="Update an SMS template (SmsApi.update_sms_template); fields left out keep their values")
@@ -266,14 +261,14 @@ class SmsTemplateViewSet(viewsets.ViewSet):
         template = services.template_save(account=request.auth.account, template=template,
                                           name=data.get("template_name", template.name),
                                           body=data.get("body", template.body))
-        return _respond(TemplateSerializer(template).data, "Your template has been updated.")
+        return respond(TemplateSerializer(template).data, "Your template has been updated.")
 
     @extend_schema(responses={200: {"type": "array", "items": {"type": "string"}, "nullable": True}},
                    summary="Delete an SMS template (SmsApi.delete_sms_template); data is null, as at ClickSend")
     def destroy(self, request, template_id=None):
         template = self._get(request, template_id)
         services.template_delete(template=template)
-        return _respond(None, "Your template has been deleted.")
+        return respond(None, "Your template has been deleted.")
 
 
 # --- smsportal's conversations ---------------------------------------------------------------------------------
@@ -334,7 +329,7 @@ class ConversationViewSet(viewsets.ViewSet):
     def retrieve(self, request, conversation_id=None):
         conversation = self._get(request, conversation_id)
         thread = selectors.thread(conversation=conversation)
-        return _respond(conversation_data(request, conversation, thread=thread), "Here is your conversation.")
+        return respond(conversation_data(request, conversation, thread=thread), "Here is your conversation.")
 
     @extend_schema(request=ReplyInSerializer, responses=SendResultSerializer,
                    summary="Reply from the number they wrote to; answers as /v3/sms/send. An opted-out number is "
@@ -348,7 +343,7 @@ class ConversationViewSet(viewsets.ViewSet):
         result = services.conversation_reply(conversation=conversation, body=incoming.validated_data["body"],
                                              by=request.auth.user)
         data = SendResultSerializer(result, context={"account": request.auth.account, "date": date}).data
-        return _respond(data, "Your reply is on its way.")
+        return respond(data, "Your reply is on its way.")
 
     @extend_schema(request=AssignInSerializer, responses=ConversationSerializer,
                    summary="Assign to a member of the workspace (user_id), or unassign (null)")
@@ -408,8 +403,8 @@ class ConversationViewSet(viewsets.ViewSet):
         incoming = NoteInSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         note = services.note_add(conversation=conversation, body=incoming.validated_data["body"], by=request.auth.user)
-        return _respond(NoteSerializer(note).data, "Your note has been added.")
+        return respond(NoteSerializer(note).data, "Your note has been added.")
 
     def _answer(self, request, conversation_id, message: str) -> Response:
         """The conversation as it is now (services write some of it with UPDATE statements)."""
-        return _respond(conversation_data(request, self._get(request, conversation_id)), message)
+        return respond(conversation_data(request, self._get(request, conversation_id)), message)

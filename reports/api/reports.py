@@ -4,9 +4,9 @@ parent's admins and API key). Money is a decimal string, exact to the ledger's 4
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from smsportal.api.envelope import respond
 from smsportal.errors import NotFound
 
 from .. import selectors
@@ -70,6 +70,4 @@ class ReportView(APIView):
             data |= _summary(scope, period)
         else:
             data["rows"] = TABLES[name](scope=scope, period=period)
-        response = Response(_plain(data))
-        response.response_msg = "Here is your report."
-        return response
+        return respond(_plain(data), "Here is your report.")

@@ -1,6 +1,7 @@
 """The one response shape of /v3: {"http_code", "response_code", "response_msg", "data"} (+ "error")."""
 
 from django.http import JsonResponse
+from rest_framework.response import Response
 
 SUCCESS_MESSAGES = {
     "GET": "Here are your data.",
@@ -9,6 +10,13 @@ SUCCESS_MESSAGES = {
     "PATCH": "Updated.",
     "DELETE": "Deleted.",
 }
+
+
+def respond(data, message: str):
+    """A DRF Response whose envelope says `message` instead of the method's default."""
+    response = Response(data)
+    response.response_msg = message
+    return response
 
 
 def success_body(*, status: int, data, message: str) -> dict:

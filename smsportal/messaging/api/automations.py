@@ -9,6 +9,7 @@ from rest_framework import serializers, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from smsportal.api.envelope import respond
 from smsportal.api.fields import FlagField, KnownFieldsSerializer, StrictCharField, StrictIntegerField
 from smsportal.api.pagination import ClickSendPagination
 from smsportal.errors import DomainError
@@ -21,12 +22,6 @@ from .serializers import unix
 VIEW, MANAGE = "account.view", "account.manage"
 # The rule's own field names, as ClickSend's requests and answers name them.
 API_NAMES = {"name": "rule_name", "url": "action_address"}
-
-
-def _respond(data, message: str) -> Response:
-    response = Response(data)
-    response.response_msg = message
-    return response
 
 
 def _renamed(exc: DomainError) -> DomainError:
@@ -207,14 +202,14 @@ class _RuleViewSet(viewsets.ViewSet):
 
     def create(self, request):
         rule = self._save(request)
-        return _respond(self.out_serializer(rule).data, f"Your new {self.noun} has been added.")
+        return respond(self.out_serializer(rule).data, f"Your new {self.noun} has been added.")
 
     def retrieve(self, request, **kwargs):
         return Response(self.out_serializer(self._get(request, kwargs[self.lookup_field])).data)
 
     def update(self, request, **kwargs):
         rule = self._save(request, self._get(request, kwargs[self.lookup_field]))
-        return _respond(self.out_serializer(rule).data, f"Your {self.noun} has been updated.")
+        return respond(self.out_serializer(rule).data, f"Your {self.noun} has been updated.")
 
     def partial_update(self, request, **kwargs):
         return self.update(request, **kwargs)
@@ -222,7 +217,7 @@ class _RuleViewSet(viewsets.ViewSet):
     def destroy(self, request, **kwargs):
         rule = self._get(request, kwargs[self.lookup_field])
         services.webhook_rule_delete(rule=rule)
-        return _respond([], f"Your {self.noun} has been deleted.")
+        return respond([], f"Your {self.noun} has been deleted.")
 
 
 def _rule_schema(name: str, in_serializer, out_serializer):
@@ -305,7 +300,7 @@ class SecretView(APIView):
     @extend_schema(request=None, responses=SecretSerializer, summary="Rotate the webhooks' signing secret")
     def put(self, request):
         secret = services.webhook_secret_rotate(account=request.auth.account)
-        return _respond(secret_data(secret, reveal=True),
+        return respond(secret_data(secret, reveal=True),
                         "A new signing secret is in use from the next delivery on; the old one has stopped.")
 
 
@@ -321,4 +316,4 @@ class PingView(APIView):
         incoming.is_valid(raise_exception=True)
         rule = selectors.rule_get(access=request.auth, rule_id=incoming.validated_data["rule_id"])
         delivery = services.webhook_ping(rule=rule)
-        return _respond(DeliverySerializer(delivery).data, "A test event is on its way.")
+        return respond(DeliverySerializer(delivery).data, "A test event is on its way.")

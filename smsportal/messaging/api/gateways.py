@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from contacts.phones import InvalidNumber, normalize_number
 from smsportal.accounts.permissions import Access
+from smsportal.api.envelope import respond
 from smsportal.api.fields import FlagField, KnownFieldsSerializer, StrictCharField, StrictIntegerField
 from smsportal.api.pagination import ClickSendPagination
 from smsportal.errors import DomainError
@@ -140,12 +141,6 @@ def gateway_data(connection: GatewayConnection, access: Access) -> dict:
     return data
 
 
-def _respond(data, message: str) -> Response:
-    response = Response(data)
-    response.response_msg = message
-    return response
-
-
 class GatewayViewSet(viewsets.ViewSet):
     """The workspace's gateway connections, by priority. Credentials are shown masked; send one back blank or as
     shown to keep it. Another workspace's ids answer 404."""
@@ -171,7 +166,7 @@ class GatewayViewSet(viewsets.ViewSet):
         incoming = GatewayWriteSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         connection = services.gateway_connection_save(account=request.auth.account, data=incoming.validated_data)
-        return _respond(gateway_data(connection, request.auth), "New gateway connection has been created.")
+        return respond(gateway_data(connection, request.auth), "New gateway connection has been created.")
 
     @extend_schema(responses=GatewaySerializer, summary="View a gateway connection")
     def retrieve(self, request, gateway_id=None):
@@ -187,7 +182,7 @@ class GatewayViewSet(viewsets.ViewSet):
             account=request.auth.account, data=incoming.validated_data, connection=connection
         )
         message = f"Gateway connection #{connection.pk} has been updated."
-        return _respond(gateway_data(connection, request.auth), message)
+        return respond(gateway_data(connection, request.auth), message)
 
     @extend_schema(request=GatewayWriteSerializer, responses=GatewaySerializer, summary="Change a gateway connection")
     def partial_update(self, request, gateway_id=None):
@@ -196,7 +191,7 @@ class GatewayViewSet(viewsets.ViewSet):
     @extend_schema(responses=OpenApiTypes.BOOL, summary="Delete a gateway connection; its messages keep their history")
     def destroy(self, request, gateway_id=None):
         services.gateway_connection_delete(connection=self._get(request, gateway_id))
-        return _respond(True, f"Gateway connection #{gateway_id} has been deleted.")
+        return respond(True, f"Gateway connection #{gateway_id} has been deleted.")
 
 
 class SandboxInboundView(APIView):
@@ -226,5 +221,5 @@ class SandboxInboundView(APIView):
             raw={"from": data["from"], "to": data["to"], "body": data["body"], "source": "api"},
         )
         inbound_deliver(connection=connection, messages=[sms])
-        return _respond(SandboxInboundSerializer(sms, context={"connection": connection}).data,
+        return respond(SandboxInboundSerializer(sms, context={"connection": connection}).data,
                         "The inbound message has been delivered.")

@@ -28,6 +28,7 @@ from contacts import selectors as contact_selectors
 from smsportal.accounts.models import Account
 from smsportal.accounts.permissions import Access
 from smsportal.accounts.selectors import access_is_suspended
+from smsportal.api.envelope import respond
 from smsportal.api.pagination import ClickSendPagination
 from smsportal.api.permissions import Public
 from smsportal.errors import DomainError, Forbidden, NotFound
@@ -63,12 +64,6 @@ class ApiSmsRequest(services.SmsRequest):
     """An SmsRequest that remembers the list it was expanded from, for the answer's `list_id`."""
 
     list_id: int | None = None
-
-
-def _respond(data, message: str) -> Response:
-    response = Response(data)
-    response.response_msg = message
-    return response
 
 
 def _tz(account: Account):
@@ -134,8 +129,8 @@ class SmsSendView(APIView):
         result = services.messages_send(account=account, requests=requests, source=Message.Source.API)
         data = SendResultSerializer(result, context={"account": account, "date": date}).data
         if result.queued_count:
-            return _respond(data, "Messages queued for delivery.")
-        return _respond(data, "No message was queued: see each message's status.")
+            return respond(data, "Messages queued for delivery.")
+        return respond(data, "No message was queued: see each message's status.")
 
 
 class SmsPriceView(APIView):
@@ -150,7 +145,7 @@ class SmsPriceView(APIView):
         date = int(time.time())
         account = request.auth.account
         result = services.messages_price(account=account, requests=requests)
-        return _respond(PriceResultSerializer(result, context={"account": account, "date": date}).data,
+        return respond(PriceResultSerializer(result, context={"account": account, "date": date}).data,
                         "Here are your data.")
 
 
@@ -252,7 +247,7 @@ class SmsHistoryExportView(APIView):
                  "f": _filename(request.query_params.get("filename"))}
         token = signing.dumps(claim, salt=EXPORT_SALT, compress=True)
         url = request.build_absolute_uri(reverse("api:sms-history-download")) + "?" + urlencode({"token": token})
-        return _respond({"url": url}, "Your export is ready: download it from the url within the hour.")
+        return respond({"url": url}, "Your export is ready: download it from the url within the hour.")
 
 
 def _link_access(claim: dict) -> Access:
@@ -339,7 +334,7 @@ class SmsReceiptsReadView(APIView):
         count = services.receipts_mark_read(
             account=request.auth.account, before=_unix_to_datetime(before) if before is not None else None
         )
-        return _respond({"count": count}, "Receipts have been marked as read.")
+        return respond({"count": count}, "Receipts have been marked as read.")
 
 
 # --- Cancelling -----------------------------------------------------------------------------------------------
@@ -362,7 +357,7 @@ class SmsCancelView(APIView):
                 "messages not yet handed to a gateway can be.",
                 field="message_id",
             )
-        return _respond(None, f"Message {message.pk} has been cancelled.")
+        return respond(None, f"Message {message.pk} has been cancelled.")
 
 
 class SmsCancelAllView(APIView):
@@ -383,4 +378,4 @@ class SmsCancelAllView(APIView):
                 status__in=statuses.sources(statuses.CANCELLED, statuses.USER),
             ).values_list("pk", flat=True)
         count = services.messages_cancel(account=request.auth.account, message_ids=message_ids)
-        return _respond({"count": count}, f"{count} sms messages have been cancelled.")
+        return respond({"count": count}, f"{count} sms messages have been cancelled.")
