@@ -2,6 +2,8 @@
 filters (`period` = today | 7d | 30d | custom with `start` and `end`; `account` = all | own | a subaccount's id for a
 parent's admins and API key). Money is a decimal string, exact to the ledger's 4 places."""
 
+from decimal import Decimal
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.views import APIView
@@ -28,7 +30,7 @@ def _plain(value):
         return [_plain(v) for v in value]
     if hasattr(value, "isoformat"):
         return value.isoformat()
-    if type(value).__name__ == "Decimal":
+    if isinstance(value, Decimal):
         return f"{value:.4f}"
     return value
 
