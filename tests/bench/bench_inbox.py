@@ -181,8 +181,8 @@ def inbound_ingest(ctx: Context) -> Result:
     from inbox.models import Conversation, InboundMessage
     from smsportal.accounts import services as accounts
 
-    count = 5_000 if ctx.quick else 50_000
-    probes = 40 if ctx.quick else 200
+    count = 3_000 if ctx.quick else 50_000
+    probes = 20 if ctx.quick else 200
     warm = 500
     account = _bench_account("i")
     account.api_rate_limit = 1000
@@ -231,7 +231,7 @@ def inbound_ingest(ctx: Context) -> Result:
             time.sleep(0.05)
 
         # The inbox's pages with 100,000 conversations (PRODUCT.md §7: p95 ≤ 150 ms), served by the same gunicorn.
-        extra = 100_000 - Conversation.objects.filter(account=account).count()
+        extra = (20_000 if ctx.quick else 100_000) - Conversation.objects.filter(account=account).count()
         _more_conversations(account.pk, extra)
         accounts.member_add(account=account, email=f"agent-{account.pk}@example.test", role="admin",
                             password=PASSWORD)
@@ -248,7 +248,7 @@ def inbound_ingest(ctx: Context) -> Result:
             "search by a word in every conversation": "/inbox/?tab=all&q=order",
             "GET /v3/conversations?q=<that word> (counts them)": "/v3/conversations?q=order",
         }
-        runs = 20 if ctx.quick else 60
+        runs = 12 if ctx.quick else 60
         page_figures = {label: _page_times(browser, target, runs=runs,
                                            headers={"HX-Request": "true"} if "poll" in label else
                                            {"Authorization": auth} if target.startswith("/v3") else None)
@@ -272,6 +272,8 @@ def inbound_ingest(ctx: Context) -> Result:
     result.add("latency p50 / p90", f"{alone['p50_ms']:.1f} / {alone['p90_ms']:.1f}", "ms")
     result.add("latency p99", alone["p99_ms"], "ms", "§7's DLR row: ≤ 25 ms", key="p99_ms")
     result.add("HTTP codes", ", ".join(f"{k}: {v:,}" for k, v in sorted(alone["codes"].items())))
+    result.target("inbound webhooks acknowledged (§7's DLR row)", alone["rps"], "requests/s", at_least=2_000)
+    result.target("inbound acknowledgement p99", alone["p99_ms"], "ms", at_most=25)
     result.add("backlog applied by the worker", backlog / backlog_s if backlog_s else 0.0, "messages/s",
                f"{backlog:,} pending, first batch to last {backlog_s:.1f} s: stored once, conversations, contacts",
                key="applied_per_second")
@@ -293,5 +295,6 @@ def inbound_ingest(ctx: Context) -> Result:
     for label, (p50, p95) in page_figures.items():
         result.add(f"{label}, p95", p95, "ms", f"p50 {p50:.1f} ms; {total:,} conversations, {runs} requests; "
                    "target ≤ 150 ms")
+        result.target(f"{label}, p95", p95, "ms", at_most=150)
     result.figures["pages_p95_ms"] = {label: p95 for label, (_, p95) in page_figures.items()}
     return result

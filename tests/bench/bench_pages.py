@@ -282,7 +282,7 @@ def pages(ctx: Context) -> Result:
 
     size = 20_000 if ctx.quick else 1_000_000
     conversations = 20_000 if ctx.quick else 100_000
-    runs = 20 if ctx.quick else 60
+    runs = 12 if ctx.quick else 60
     seed_s, seeded = timed(_seed, ctx, messages=size, conversations=conversations, contacts=size)
     print(f"  pages: seeded in {seed_s:.1f} s ({seeded['messages']:,} messages in {seeded['messages_s']:.1f} s; "
           f"squash {seeded['squash_s']:.1f} s)", flush=True)
@@ -371,6 +371,7 @@ def pages(ctx: Context) -> Result:
             p50, p95 = timing
             verdict = "✓" if p95 <= TARGET_MS else "✗"
             result.add(f"{label}, p95", p95, "ms", f"p50 {p50:.1f} ms; target ≤ {TARGET_MS} ms {verdict}; {queries}")
+            result.target(f"{label}, p95", p95, "ms", at_most=TARGET_MS)
             figures[label] = {"p50_ms": p50, "p95_ms": p95, "queries": info["queries"],
                               "queries_reading_messaging_message": len(info["touching"])}
     result.figures["pages"] = figures

@@ -39,14 +39,51 @@ class Row:
 
 
 @dataclass
+class Target:
+    """One figure held against PRODUCT.md §7: the summary table's row."""
+
+    figure: str
+    value: float
+    unit: str
+    at_least: float | None = None
+    at_most: float | None = None
+    reference: str = ""  # the figure beside an in-run reference, e.g. "1.9× a bare COPY"
+    full_scale: bool = False  # the target is stated for 1,000,000 rows: a QUICK run is not held to it
+
+    @property
+    def goal(self) -> str:
+        bound = f"≥ {_format(self.at_least)}" if self.at_least is not None else f"≤ {_format(self.at_most)}"
+        return f"{bound} {self.unit}".strip()
+
+    def verdict(self, quick: bool) -> str:
+        if quick and self.full_scale:
+            return "n/a (stated at full scale)"
+        if self.at_least is not None:
+            met, short = self.value >= self.at_least, 1 - self.value / self.at_least if self.at_least else 0
+        else:
+            met, short = self.value <= self.at_most, self.value / self.at_most - 1 if self.at_most else 0
+        return "pass" if met else f"short by {short * 100:.0f} %"
+
+    def as_dict(self, quick: bool) -> dict:
+        return {"figure": self.figure, "value": self.value, "unit": self.unit, "target": self.goal,
+                "reference": self.reference, "verdict": self.verdict(quick)}
+
+
+@dataclass
 class Result:
     rows: list[Row] = field(default_factory=list)
     figures: dict = field(default_factory=dict)
+    targets: list[Target] = field(default_factory=list)
 
     def add(self, metric, value, unit="", note="", key=None):
         self.rows.append(Row(metric, value, unit, note))
         if key:
             self.figures[key] = value
+
+    def target(self, figure, value, unit, *, at_least=None, at_most=None, reference="", full_scale=False):
+        if (at_least is None) == (at_most is None):
+            raise ValueError("a target is either at_least or at_most")
+        self.targets.append(Target(figure, value, unit, at_least, at_most, reference, full_scale))
 
 
 @dataclass
@@ -79,12 +116,15 @@ def _with_db(url: str, name: str) -> str:
 
 
 def prepare_database() -> tuple[bool, str, bool]:
-    """Point Django at PostgreSQL: DATABASE_URL if it is PostgreSQL, else a bench database we create afresh.
+    """Point Django at PostgreSQL: BENCH_DATABASE_URL (created afresh), else DATABASE_URL if it is PostgreSQL,
+    else smsportal_bench on 127.0.0.1 (created afresh).
 
     Returns (on postgres, url, whether the database is ours to drop). Must run before django.setup()."""
     url = os.environ.get("DATABASE_URL", "")
     owns = False
-    if not url.startswith(("postgres://", "postgresql://")):
+    if os.environ.get("BENCH_DATABASE_URL"):
+        url, owns = os.environ["BENCH_DATABASE_URL"], True
+    elif not url.startswith(("postgres://", "postgresql://")):
         url, owns = DEFAULT_BENCH_DB, True
     try:
         import psycopg
@@ -125,6 +165,21 @@ def print_table(name: str, result: Result) -> None:
         print(" | ".join((metric.ljust(widths[0]), value.rjust(widths[1]), unit.ljust(widths[2]), note)))
 
 
+def print_summary(summary: list[tuple[str, Target]], quick: bool) -> None:
+    headers = ("benchmark", "figure", "measured", "target", "in-run reference", "verdict")
+    rows = [(name, t.figure, f"{_format(t.value)} {t.unit}".strip(), t.goal, t.reference or "—", t.verdict(quick))
+            for name, t in summary]
+    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
+    print(f"\n== Summary against PRODUCT.md §7 ({os.cpu_count()} cores{', QUICK scale' if quick else ''})")
+    print(" | ".join(h.ljust(w) for h, w in zip(headers, widths)))
+    print("-+-".join("-" * w for w in widths))
+    for row in rows:
+        print(" | ".join(cell.ljust(w) for cell, w in zip(row, widths)))
+    passed = sum(t.verdict(quick) == "pass" for _, t in summary)
+    held = sum(not (quick and t.full_scale) for _, t in summary)
+    print(f"{passed} of {held} targets met" + (f"; {len(summary) - held} stated at full scale only" if held < len(summary) else ""))
+
+
 def main(argv: list[str]) -> int:
     quick = "--quick" in argv or os.environ.get("QUICK", "") not in ("", "0")
     wanted = [a for a in argv if not a.startswith("-")]
@@ -158,9 +213,12 @@ def main(argv: list[str]) -> int:
     print(f"smsportal bench — {os.cpu_count()} cores, Python {report['machine']['python']}, "
           f"{'QUICK' if quick else 'full'} run, load average {os.getloadavg()[0]:.2f}")
     failed = False
+    run_started = time.perf_counter()
+    summary: list[tuple[str, Target]] = []
     for name, func in REGISTRY.items():
         if wanted and name not in wanted:
             continue
+        started = time.perf_counter()
         try:
             result = func(ctx)
         except Exception:
@@ -168,8 +226,16 @@ def main(argv: list[str]) -> int:
             traceback.print_exc()
             report["benchmarks"][name] = {"error": traceback.format_exc(limit=3)}
             continue
+        elapsed = time.perf_counter() - started
         print_table(name, result)
-        report["benchmarks"][name] = result.figures
+        print(f"({name} took {elapsed:.1f} s)")
+        report["benchmarks"][name] = {**result.figures, "elapsed_seconds": round(elapsed, 1),
+                                      "targets": [t.as_dict(quick) for t in result.targets]}
+        summary += [(name, t) for t in result.targets]
+    print_summary(summary, quick)
+    report["elapsed_seconds"] = round(time.perf_counter() - run_started, 1)
+    print(f"{'QUICK' if quick else 'full'} bench run took {report['elapsed_seconds']:.0f} s")
+    report["summary"] = [{"benchmark": name, **t.as_dict(quick)} for name, t in summary]
     path = OUT_DIR / "results.json"
     path.write_text(json.dumps(report, indent=2, default=str) + "\n")
     print(f"\nresults: {path.relative_to(BASE_DIR)}")
