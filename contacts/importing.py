@@ -572,7 +572,14 @@ def import_configure(
     job.mapping = cleaned
     job.default_country = region
     job.contact_list = contact_list
-    job.save(update_fields=["mapping", "default_country", "contact_list", "has_header"])
+    # Guarded: the mapping page's live preview configures the job too, and its request can land just after "Start
+    # import" queued it (leaving the field fires the preview as the button is clicked); it must not undo the start's
+    # settings, such as the list it just created.
+    editable = (ImportJob.Status.PENDING, ImportJob.Status.FAILED)
+    if not ImportJob.objects.filter(pk=job.pk, status__in=editable).update(
+        mapping=cleaned, default_country=region, contact_list=contact_list, has_header=job.has_header,
+    ):
+        raise DomainError("This import has started: it can no longer be changed.", field="status")
     return job
 
 

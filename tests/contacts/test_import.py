@@ -453,6 +453,21 @@ def test_configure_can_override_the_header_guess(account):
     assert errors(job) == [(1, "Lee", "not a phone number"), (2, "Ng", "not a phone number")]
 
 
+def test_a_late_configure_cannot_undo_the_start(account):
+    """The mapping page's preview configures the job too; one read before "Start import" and written after must not
+    take the started job's list away (it did: the import ran into no list)."""
+    job = upload(account, "phone,name\n0412345678,Ann\n")
+    stale = ImportJob.objects.get(pk=job.pk)  # the preview's copy, still pending
+    newsletter = ContactList.objects.create(account=account, name="Newsletter")
+    import_start(job=import_configure(job=job, mapping={"phone_number": 0}, default_country="AU",
+                                      contact_list=newsletter))
+    with pytest.raises(DomainError) as exc:
+        import_configure(job=stale, mapping={"phone_number": 0}, default_country="AU", contact_list=None)
+    assert exc.value.field == "status"
+    job = run(ImportJob.objects.get(pk=job.pk))
+    assert job.contact_list_id == newsletter.pk and ListMembership.objects.filter(contact_list=newsletter).count() == 1
+
+
 def test_start_enqueues_after_commit_and_the_task_runs_the_import(account, django_capture_on_commit_callbacks,
                                                                   monkeypatch):
     job = upload(account, DATA)
