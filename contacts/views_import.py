@@ -20,6 +20,7 @@ from .forms_import import MAX_UPLOAD_LABEL, NEW_LIST, STANDARD_FIELD_LABELS, Map
 from .models import ImportJob
 
 HISTORY_PAGE_SIZE = 25
+ERROR_ROWS_SHOWN = 20
 SAMPLE_VALUES = 3
 EDITABLE = (ImportJob.Status.PENDING, ImportJob.Status.FAILED)
 FINISHED = (ImportJob.Status.DONE, ImportJob.Status.FAILED)
@@ -224,6 +225,9 @@ def job(request, job_id):
         "percent": 100 if job.status == ImportJob.Status.DONE else (int(processed * 100 / total) if total else 0),
         "processed": processed,
         "duration": _duration(job),
+        # The first rows that were not imported, with why, on the page; the CSV has them all.
+        "error_rows": (list(job.row_errors.all()[:ERROR_ROWS_SHOWN])
+                       if job.status == ImportJob.Status.DONE and job.invalid_count else []),
     }
     template = "contacts/import/_progress.html" if _is_fragment(request) else "contacts/import/job.html"
     response = render(request, template, context)

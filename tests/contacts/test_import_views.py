@@ -105,6 +105,8 @@ def test_the_whole_flow_gives_exact_counts_and_an_error_csv(admin_client, accoun
     }
     assert counts == {"created": "2", "updated": "0", "duplicates": "1", "invalid": "1"}
     assert reverse("contacts:import-errors", args=[job.pk]) in html
+    assert [(e.row_number, e.raw_value) for e in response.context["error_rows"]] == [(4, "12")]  # shown, with why
+    assert 'data-testid="import-errors"' in html
     assert "Open VIP" in html
     numbers = Contact.objects.filter(account=account).values_list("phone_number", flat=True)
     assert sorted(numbers) == ["+447400123456", "+61412345678"]
