@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST
 
@@ -259,13 +260,18 @@ def _report_context(request, campaign: Campaign) -> dict:
     }
     series_statuses = [statuses.DELIVERED, statuses.SENT, statuses.UNDELIVERED, statuses.FAILED, statuses.QUEUED,
                        statuses.SCHEDULED, statuses.BLOCKED, statuses.CANCELLED]
+    # Samples are a minute apart; the chart ends where the figures above it stand now, not at the last sample.
+    samples = report.samples
+    current = {s: n for s, n in report.total.counts.items() if n}
+    if samples and {s: n for s, n in samples[-1][1].items() if n} != current:
+        samples = [*samples, (timezone.now(), current)]
     over_time = {
-        "labels": [at.isoformat() for at, _ in report.samples],
-        "series": {s: [counts.get(s, 0) for _, counts in report.samples] for s in series_statuses
-                   if any(counts.get(s) for _, counts in report.samples)},
+        "labels": [at.isoformat() for at, _ in samples],
+        "series": {s: [counts.get(s, 0) for _, counts in samples] for s in series_statuses
+                   if any(counts.get(s) for _, counts in samples)},
     }
     return {"campaign": campaign, "report": report, "chart": chart, "over_time": over_time,
-            "statuses": series_statuses,
+            "statuses": series_statuses, "samples": samples,
             "can_edit": request.access.can(EDIT), "test_form": TestSendForm(),
             "active": campaign.is_live or campaign.is_preparing}
 

@@ -157,7 +157,9 @@
     }
   }
 
-  document.addEventListener("htmx:afterSwap", function (event) {
+  // After the settle, not the swap: htmx's settle step puts back the new canvas's own width, height and style, which
+  // would blank a chart drawn before it (Chart.js sets those on the canvas).
+  document.addEventListener("htmx:afterSettle", function (event) {
     if (event.target && (event.target.id === "campaign-report" || event.detail.target.id === "campaign-report")) drawCharts();
   });
   document.addEventListener("DOMContentLoaded", function () { showSchedule(); relabel(); drawCharts(); });
