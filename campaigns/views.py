@@ -3,6 +3,7 @@ with pause/resume/cancel, test sends and the CSV of recipients. Adapters over se
 
 from __future__ import annotations
 
+import datetime
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -28,6 +29,7 @@ from .models import Campaign
 
 VIEW, EDIT = "campaigns.view", "campaigns.edit"
 PAGE_SIZE = 25
+REPORTS_WATCH = datetime.timedelta(minutes=10)  # how long a finished campaign's page waits for delivery reports
 STATUS_TABS = [("", "All"), ("draft", "Drafts"), ("scheduled", "Scheduled"), ("sending", "Sending"),
                ("paused", "Paused"), ("completed", "Completed"), ("cancelled", "Cancelled")]
 
@@ -270,10 +272,15 @@ def _report_context(request, campaign: Campaign) -> dict:
         "series": {s: [counts.get(s, 0) for _, counts in samples] for s in series_statuses
                    if any(counts.get(s) for _, counts in samples)},
     }
+    active = campaign.is_live or campaign.is_preparing
+    # Delivery reports keep landing after the last message is sent: a finished campaign's page keeps refreshing,
+    # less often, while some of its messages await theirs.
+    awaiting_reports = (campaign.status == Campaign.Status.COMPLETED and report.total.counts.get(statuses.SENT)
+                        and campaign.finished_at and timezone.now() - campaign.finished_at < REPORTS_WATCH)
     return {"campaign": campaign, "report": report, "chart": chart, "over_time": over_time,
             "statuses": series_statuses, "samples": samples,
             "can_edit": request.access.can(EDIT), "test_form": TestSendForm(),
-            "active": campaign.is_live or campaign.is_preparing}
+            "poll": "2s" if active else "5s" if awaiting_reports else ""}
 
 
 @require_capability(VIEW)

@@ -119,6 +119,34 @@ def test_pause_resume_cancel_duplicate_delete_and_export(ui, rich):
     assert f"campaign-{campaign.pk}-" in export["Content-Disposition"]
 
 
+def test_a_finished_campaigns_report_keeps_refreshing_until_its_delivery_reports_are_in(ui, rich):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from smsportal.messaging import dispatch, reports
+
+    campaign = services.campaign_save(account=rich["account"], data={
+        "name": "Reports", "body": "Hello", "audience": {"lists": [rich["main"].pk]}, "quiet_hours": False})
+    services.campaign_launch(campaign=campaign)
+    while services.campaign_prepare(campaign_id=campaign.pk)["more"]:
+        pass
+    html = ui.get(f"/campaigns/{campaign.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert 'hx-trigger="every 2s"' in html and 'data-testid="pause"' in html  # the header is in the fragment
+    while dispatch.dispatch_batch()["claimed"]:
+        pass
+    services.campaigns_tick()
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.COMPLETED
+    assert Message.objects.filter(campaign_id=campaign.pk, status=statuses.SENT).exists()
+    html = ui.get(f"/campaigns/{campaign.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert 'hx-trigger="every 5s"' in html  # sent, its delivery report still to come
+    assert 'data-testid="pause"' not in html and 'data-testid="cancel"' not in html
+    reports.reports_apply(now=timezone.now() + timedelta(minutes=5))
+    html = ui.get(f"/campaigns/{campaign.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert "hx-trigger" not in html
+
+
 def test_test_send_delivers_the_chosen_contacts_text(ui, rich):
     campaign = services.campaign_save(account=rich["account"], data={
         "name": "Test", "body": "Hi {{first_name|there}}", "audience": {"lists": [rich["main"].pk]}})
