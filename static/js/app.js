@@ -29,6 +29,11 @@
     selection.addRange(range);
   }
 
+  // A page showing a new API key is a POST's answer: reloading it would post again and issue yet another key, the one
+  // just shown dying. Its address becomes the account's page, so a reload shows that page, without the key.
+  var keyOnce = document.querySelector(".key-once[data-page-url]");
+  if (keyOnce && window.history && history.replaceState) history.replaceState(null, "", keyOnce.getAttribute("data-page-url"));
+
   // Destructive buttons ask first: <button data-confirm="Are you sure?">.
   document.addEventListener("submit", function (event) {
     var button = event.submitter;
