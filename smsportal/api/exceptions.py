@@ -2,7 +2,9 @@
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.response import Response
@@ -60,6 +62,12 @@ def envelope_exception_handler(exc, context):
         status_code, code, description = 404, "NOT_FOUND", str(exc) or "Not found."
     elif isinstance(exc, DjangoPermissionDenied):
         status_code, code, description = 403, "FORBIDDEN", str(exc) or "Forbidden."
+    elif isinstance(exc, RequestDataTooBig):  # the client's doing, not ours: say so, and log nothing
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        status_code, code = 413, "BAD_REQUEST"
+        description = f"The request body is larger than the {limit} bytes this server accepts."
+    elif isinstance(exc, SuspiciousOperation):  # too many fields or files, a malformed multipart body
+        status_code, code, description = 400, "BAD_REQUEST", str(exc) or "Bad request."
     elif isinstance(exc, exceptions.ValidationError):
         fields = _flatten(exc.detail)
         status_code, code, description = 400, "BAD_REQUEST", _describe(fields)
