@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from smsportal.api.fields import FlagField, KnownFieldsSerializer, StrictCharField
 
+from .. import forms_import
 from ..models import CustomField
 
 
@@ -295,6 +296,13 @@ class ImportRequestSerializer(KnownFieldsSerializer):
                 for key in data
             }
         return super().to_internal_value(data)
+
+    def validate_file(self, value):
+        # The upload form's limit, read when checking (not bound at import), so both ways in share one figure.
+        if value.size > forms_import.MAX_UPLOAD_BYTES:
+            raise serializers.ValidationError(
+                f"The file is larger than {forms_import.MAX_UPLOAD_LABEL}; split it into smaller files.")
+        return value
 
     def validate_country(self, value):
         return _region(value)
