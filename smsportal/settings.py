@@ -235,6 +235,11 @@ STORAGES = {
 }
 
 # --- REST API -------------------------------------------------------------------------------------
+# Largest request body read into memory (uploaded files stream to disk and have their own 200 MB limit). Sized for
+# the largest valid /v3/sms/send: 1000 messages of 1600 characters as ClickSend's SDK writes them (JSON \u escapes:
+# 6 bytes a character, 12 outside the BMP), about 19 MB; Django's 2.5 MB default refuses 1000 Cyrillic texts.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=20 * 1024 * 1024)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "smsportal.api.authentication.ApiKeyBasicAuthentication",
