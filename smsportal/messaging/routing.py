@@ -4,6 +4,7 @@ and is not being skipped after a run of temporary failures (failover). It recove
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -24,11 +25,17 @@ def connections_for(account_id: int) -> list[GatewayConnection]:
         inherited = list(GatewayConnection.objects.filter(account_id=parent_id))
         if inherited:
             return inherited
-    sandbox, _ = GatewayConnection.objects.get_or_create(
-        account_id=account_id, kind=GatewayConnection.Kind.SANDBOX,
-        defaults={"name": "Sandbox", "config": {"dlr_delay": settings.SANDBOX_DLR_DELAY}},
-    )
-    return [sandbox]
+    with transaction.atomic():
+        # A new workspace's first sends can arrive together: the account's row lock lets one of them create the
+        # sandbox while the others wait and find it (get_or_create without a unique key would create one each).
+        list(Account.objects.select_for_update().filter(pk=account_id).values_list("pk", flat=True))
+        own = list(GatewayConnection.objects.filter(account_id=account_id))
+        if own:
+            return own
+        return [GatewayConnection.objects.create(
+            account_id=account_id, kind=GatewayConnection.Kind.SANDBOX, name="Sandbox",
+            config={"dlr_delay": settings.SANDBOX_DLR_DELAY},
+        )]
 
 
 class Router:
