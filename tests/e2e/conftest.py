@@ -1,9 +1,13 @@
 """Browser journeys: Playwright driving Debian's Chromium against pytest-django's live server."""
 
 import itertools
+import threading
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
+
+from tests.factories import PASSWORD
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT_DIR = Path(__file__).resolve().parents[2] / "var" / "e2e"
@@ -66,3 +70,100 @@ def screenshot(page):
         return path
 
     return take
+
+
+@pytest.fixture
+def journey_screenshots(page):
+    """shots = journey_screenshots("marketer"); shots("import-errors") saves var/e2e/marketer-01-import-errors.png."""
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    counters: dict[str, itertools.count] = {}
+
+    def for_journey(journey: str):
+        numbers = counters.setdefault(journey, itertools.count(1))
+
+        def take(step: str) -> Path:
+            path = SCREENSHOT_DIR / f"{journey}-{next(numbers):02d}-{step}.png"
+            page.screenshot(path=str(path), full_page=True)
+            return path
+
+        return take
+
+    return for_journey
+
+
+def log_in(page, email: str, password: str = PASSWORD) -> None:
+    page.goto("/login/")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_test_id("current-workspace")).to_be_visible()
+
+
+class BackgroundWorker(threading.Thread):
+    """What `celery worker` and `celery beat` do for a running instance, in a daemon thread of the test process
+    (so it sees the test database and the settings the test changed): every `interval` seconds it runs the queued
+    imports and campaign fan-outs, then one pass of each periodic task's work — release what is due, dispatch,
+    apply delivery reports, apply inbound messages, start and finish campaigns, squash the stats. The kicks those
+    functions send to the broker are never consumed; this loop does their work on its next pass."""
+
+    def __init__(self, interval: float = 0.5):
+        super().__init__(name="e2e-worker", daemon=True)
+        self.interval = interval
+        self.errors: list[BaseException] = []
+        self._stop_event = threading.Event()
+
+    def work_once(self) -> None:
+        from django.db.models import F
+        from django.utils import timezone
+
+        from campaigns.models import Campaign
+        from campaigns.services import campaign_prepare, campaigns_tick
+        from contacts.importing import import_run
+        from contacts.models import ImportJob
+        from inbox.services import inbound_apply
+        from smsportal.messaging import dispatch, reports, stats
+
+        for job_id in ImportJob.objects.filter(status=ImportJob.Status.QUEUED).values_list("pk", flat=True):
+            import_run(job_id=job_id)  # contacts.import_run
+        preparing = (Campaign.objects.exclude(launched_at=None).exclude(status=Campaign.Status.CANCELLED)
+                     .filter(prepared__lt=F("recipients")).values_list("pk", flat=True))
+        for campaign_id in preparing:
+            while campaign_prepare(campaign_id=campaign_id)["more"]:  # campaigns.prepare, re-kicking itself
+                pass
+        now = timezone.now()
+        dispatch.release_due(now=now)  # messaging.tick
+        dispatch.recover_interrupted(now=now)
+        for _ in range(20):  # messaging.dispatch, re-kicking itself while it claims a batch
+            if not dispatch.dispatch_batch()["claimed"]:
+                break
+        reports.reports_apply()  # messaging.apply_reports
+        inbound_apply()  # inbox.apply_inbound
+        campaigns_tick()  # campaigns.tick
+        stats.stats_squash()
+
+    def run(self) -> None:
+        from django.db import connections
+
+        try:
+            while not self._stop_event.wait(self.interval):
+                try:
+                    self.work_once()
+                except Exception as exc:  # noqa: BLE001 — kept for the test to report, as a worker would log it
+                    self.errors.append(exc)
+        finally:
+            connections.close_all()  # this thread's connections; PostgreSQL cannot drop a database in use
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(timeout=30)
+
+
+@pytest.fixture
+def worker(live_server, transactional_db):
+    """A background worker running beside the live server for the whole test (see BackgroundWorker)."""
+    background = BackgroundWorker()
+    background.start()
+    yield background
+    background.stop()
+    assert not background.is_alive(), "the background worker did not stop"
+    assert not background.errors, f"the background worker failed: {background.errors!r}"
