@@ -131,10 +131,11 @@ WORLD_SETTINGS = {
 }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def world(django_db_setup, django_db_blocker, tmp_path_factory):
-    """The family, built once per module inside a transaction that is rolled back after the module's last test.
-    Each test runs in a savepoint inside it (pytest-django's `db`), so a test's writes never reach the next one."""
+    """The family, built once for this package inside a transaction that is rolled back after its last test (so
+    no other package ever sees it). Each test runs in a savepoint inside it (pytest-django's `db`), so a test's
+    writes never reach the next one."""
     tmp_dir = tmp_path_factory.mktemp("security-data")
     with django_db_blocker.unblock(), override_settings(DATA_DIR=tmp_dir, **WORLD_SETTINGS):
         atomic = transaction.atomic()

@@ -223,3 +223,33 @@ def test_another_main_accounts_admin_gets_404_for_the_subaccounts(family, route)
             response = _send(client, method, url, api=route.is_api, own=family["a"].ids)
             assert_not_found(response, api=route.is_api, what=f"{method} {url}")
     assert snapshot(b.account) == before and snapshot(family["parent"]) == parent_before
+
+
+@pytest.mark.parametrize("method, path, data", [
+    ("put", "/v3/rate-cards", {"fallback_rate": "0.0001"}),
+    ("put", "/v3/rate-cards/rates/AU", {"per_segment": "0.0001"}),
+    ("delete", "/v3/rate-cards/rates/AU", None),
+    ("post", "/settings/rates/set/", {"country": "AU", "per_segment": "0.0001"}),
+    ("post", "/settings/rates/fallback/", {"fallback_rate": "0.0001"}),
+    ("post", "/settings/rates/AU/remove/", {}),
+])
+def test_a_subaccount_cannot_edit_the_rate_card_its_siblings_pay(family, method, path, data):
+    """The rate card is the main account's and prices every sibling: the URLs above name a country, not an object
+    (so they are excluded from the matrix), and this is what keeps a subaccount off them."""
+    from smsportal.accounts import services as accounts
+
+    parent, a, b = family["parent"], family["a"], family["b"]
+    accounts.rate_set(account=parent, country="AU", per_segment="0.0550")
+    before, b_before = snapshot(parent), snapshot(b.account)
+    api = path.startswith("/v3/")
+    client = client_for(a, api=api)
+    kwargs = {"format": "json"} if api and data is not None else {}
+    response = getattr(client, method)(path, data, **kwargs) if data is not None else getattr(client, method)(path)
+    assert response.status_code == 403, response.content[:300]
+    if api:
+        assert response.json()["response_code"] == "FORBIDDEN"
+    assert snapshot(parent) == before and snapshot(b.account) == b_before
+    # The control: the parent's own admin edits it.
+    owner = client_for(family["parent_ws"], api=api)
+    response = getattr(owner, method)(path, data, **kwargs) if data is not None else getattr(owner, method)(path)
+    assert response.status_code in (200, 302) and snapshot(parent) != before
