@@ -79,8 +79,13 @@ def _api_assign(client, own, theirs):
                       format="json")
 
 
+def _switch_workspace(client, own, theirs):
+    return client.post("/switch/", {"account_id": theirs["subaccount_id"]})
+
+
 # (name, client, request, how it is refused: 404, or 400 naming the field, or a redirect flashing the reason)
 CASES = [
+    ("switch into their workspace", ui, _switch_workspace, 404),
     ("add my contact to their list", ui, _list_add, 404),
     ("bulk-add my contact to their list", ui, _bulk_into_list, 404),
     ("preview their campaign", ui, _campaign_preview, 404),
