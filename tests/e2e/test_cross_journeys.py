@@ -74,6 +74,12 @@ CHART_DRAWN = """id => {
 }"""
 
 
+@pytest.fixture(autouse=True)
+def _quick_password_hashing(settings):
+    """A second and more per password on this machine, twice a journey, is not what these journeys are about."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def api_get_account(base_url: str, username: str, key: str) -> requests.Response:
     return requests.get(f"{base_url}/v3/account", auth=(username, key), timeout=15)
 
