@@ -8,8 +8,9 @@ from datetime import timedelta
 
 import pytest
 from django.apps import apps
+from django.conf import settings
 from django.db import connection, transaction
-from django.test import override_settings
+from django.test import Client, override_settings
 from django.utils import timezone
 
 from campaigns import services as campaigns
@@ -37,6 +38,13 @@ class Workspace:
     member: Member
     raw_key: str
     ids: dict = field(default_factory=dict)  # what the URLs name: contact_id, list_id, campaign_id, …
+    session_key: str = ""  # a browser session logged in as `user`, made once with the family
+
+    def browser(self, **kwargs) -> Client:
+        """A test client carrying the user's session (a login per test would cost more than most tests)."""
+        client = Client(**kwargs)
+        client.cookies[settings.SESSION_COOKIE_NAME] = self.session_key
+        return client
 
 
 def _phone(account_index: int, n: int) -> str:
@@ -120,6 +128,10 @@ def build_family(tmp_dir) -> dict:
     admin = MemberFactory(account=cousin, role=Role.ADMIN, user=UserFactory())
     workspaces["cousin"] = Workspace(account=cousin, user=admin.user, member=admin, raw_key=api_key_for(cousin),
                                      ids={"subaccount_id": cousin_child.pk, "member_id": child_member.pk})
+    for key in ("parent_ws", "a", "b", "cousin"):
+        login = Client()
+        login.force_login(workspaces[key].user)
+        workspaces[key].session_key = login.session.session_key
     return workspaces
 
 

@@ -17,9 +17,7 @@ from .conftest import snapshot
 
 
 def ui(workspace) -> Client:
-    client = Client()
-    client.force_login(workspace.user)
-    return client
+    return workspace.browser()
 
 
 def api(workspace) -> KeyClient:

@@ -43,9 +43,7 @@ def url_for(route, ids: dict) -> str:
 
 
 def csrf_client(workspace) -> Client:
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(workspace.user)
-    return client
+    return workspace.browser(enforce_csrf_checks=True)
 
 
 def csrf_token(client) -> str:

@@ -8,7 +8,6 @@ must be 404 (/v3: 404 in ClickSend's envelope), and B's rows must be exactly as 
 """
 
 import pytest
-from django.test import Client
 
 from tests.conftest import KeyClient
 
@@ -162,9 +161,7 @@ def assert_not_found(response, *, api: bool, what: str):
 def client_for(workspace, *, api: bool):
     if api:
         return KeyClient(workspace.account, workspace.raw_key)
-    client = Client()
-    client.force_login(workspace.user)
-    return client
+    return workspace.browser()
 
 
 @pytest.mark.parametrize("route", id_routes(), ids=_route_id)

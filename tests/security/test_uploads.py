@@ -50,9 +50,7 @@ def stored_files(account) -> list[Path]:
 
 
 def ui_client(workspace) -> Client:
-    client = Client()
-    client.force_login(workspace.user)
-    return client
+    return workspace.browser()
 
 
 def api_client(workspace) -> KeyClient:
