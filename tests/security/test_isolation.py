@@ -217,6 +217,7 @@ def test_another_main_accounts_admin_gets_404_for_the_subaccounts(family, route)
     for kwargs in variants(route, b.ids, cousin.ids):
         url = route.url(**kwargs)
         for method in route.methods:
+            # These forms take no list or user id in their bodies; any workspace's filler would do.
             response = _send(client, method, url, api=route.is_api, own=family["a"].ids)
             assert_not_found(response, api=route.is_api, what=f"{method} {url}")
     assert snapshot(b.account) == before and snapshot(family["parent"]) == parent_before
