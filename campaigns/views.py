@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from contacts import selectors as contact_selectors
@@ -226,8 +227,11 @@ def launch(request, campaign_id):
 def test_send(request, campaign_id):
     campaign = selectors.campaign_get(access=request.access, campaign_id=campaign_id)
     form = TestSendForm(request.POST)
-    target = request.POST.get("next") or reverse("campaigns:edit" if campaign.is_draft else "campaigns:detail",
-                                                 kwargs={"campaign_id": campaign.pk})
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure()):  # no open redirect
+        target = reverse("campaigns:edit" if campaign.is_draft else "campaigns:detail",
+                         kwargs={"campaign_id": campaign.pk})
     if not form.is_valid():
         messages.error(request, "Enter a phone number to send the test to.")
         return redirect(target)

@@ -157,6 +157,14 @@ def test_test_send_delivers_the_chosen_contacts_text(ui, rich):
     assert sent.body == "Hi Olivia" and sent.campaign_id is None
 
 
+def test_test_send_goes_back_to_a_page_of_this_site_only(ui, rich):
+    campaign = services.campaign_save(account=rich["account"], data={"name": "Test", "body": "Hi"})
+    back = ui.post(f"/campaigns/{campaign.pk}/test/", {"to": "+61412349955", "next": "/campaigns/"})
+    assert back["Location"] == "/campaigns/"
+    away = ui.post(f"/campaigns/{campaign.pk}/test/", {"to": "+61412349955", "next": "https://evil.test/x"})
+    assert away["Location"] == f"/campaigns/{campaign.pk}/edit/"
+
+
 def test_other_workspaces_campaigns_are_not_found(ui, rich):
     other = AccountFactory()
     theirs = services.campaign_save(account=other, data={"name": "Theirs", "body": "x"})
