@@ -13,6 +13,7 @@ from .models import GatewayConnection, Message
 
 SANDBOX_PHONES = 24  # numbers shown on the sandbox page
 SANDBOX_THREAD = 20  # latest messages shown per number
+SANDBOX_SHARED_NUMBER = "Sandbox"  # what a phone replies to when it was texted without a sender
 
 
 # --- The sandbox's phones --------------------------------------------------------------------------------------
@@ -24,6 +25,11 @@ class SandboxPhone:
     country: str
     last_id: int
     messages: list[Message] = field(default_factory=list)  # newest first (the page shows them bottom-up, like a phone)
+
+    @property
+    def replies_to(self) -> str:
+        """The number a reply from this phone goes to: the sender of the last text it got."""
+        return (self.messages[0].sender if self.messages else "") or SANDBOX_SHARED_NUMBER
 
 
 def sandbox_phones(*, access: Access, limit: int = SANDBOX_PHONES,
@@ -38,7 +44,7 @@ def sandbox_phones(*, access: Access, limit: int = SANDBOX_PHONES,
     threads: dict[str, list[Message]] = defaultdict(list)
     # Newest first, so each thread keeps its latest messages; a number that received thousands reads only its share.
     rows = sent.filter(to__in=list(phones)).only(
-        "id", "to", "country", "body", "status", "created_at", "final_at", "submitted_at", "error_text"
+        "id", "to", "country", "body", "status", "created_at", "final_at", "submitted_at", "error_text", "sender"
     ).order_by("-id")[: limit * per_number]
     for message in rows:
         thread = threads[message.to]
@@ -48,6 +54,15 @@ def sandbox_phones(*, access: Access, limit: int = SANDBOX_PHONES,
         phone.messages = threads[number]
         phone.country = phone.messages[0].country if phone.messages else ""
     return list(phones.values())
+
+
+def sandbox_phone(*, access: Access, number: str) -> SandboxPhone | None:
+    """One number the workspace texted through a sandbox connection, with its latest message; None if it never did."""
+    last = (Message.objects.filter(account=access.account, gateway__kind=GatewayConnection.Kind.SANDBOX, to=number)
+            .only("id", "to", "country", "sender").order_by("-id").first())
+    if last is None:
+        return None
+    return SandboxPhone(number=number, country=last.country, last_id=last.pk, messages=[last])
 
 
 # --- A contact list's audience, for pricing a send without reading its rows ---------------------------------------

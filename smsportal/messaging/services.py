@@ -419,3 +419,26 @@ def gateway_connection_save(*, account: Account, data: dict, connection: Gateway
 def gateway_connection_delete(*, connection: GatewayConnection) -> None:
     """Messages keep their history (their gateway becomes unknown); queued ones route elsewhere or are blocked."""
     connection.delete()
+
+
+# --- The sandbox's phones writing back ------------------------------------------------------------------------------
+
+
+def sandbox_inbound(*, account: Account, sender: str, to: str, body: str, source: str):
+    """A message from a phone to one of the workspace's numbers, arriving through its own sandbox connection exactly
+    as a real gateway's inbound webhook delivers one. `sender` is E.164 already. Returns (InboundSms, connection)."""
+    from .gateways.base import InboundSms
+    from .routing import connections_for
+    from .webhooks import inbound_deliver
+
+    connection = next((c for c in connections_for(account.pk)
+                       if c.kind == GatewayConnection.Kind.SANDBOX and c.account_id == account.pk), None)
+    if connection is None:
+        raise DomainError("This workspace has no sandbox gateway connection of its own (a subaccount without "
+                          "connections uses its main account's): add one in /v3/gateways to receive test messages.")
+    sms = InboundSms(
+        sender=sender, to=to, body=body, gateway_message_id=f"SBIN{uuid.uuid4().hex[:20].upper()}",
+        at=timezone.now(), raw={"from": sender, "to": to, "body": body, "source": source},
+    )
+    inbound_deliver(connection=connection, messages=[sms])
+    return sms, connection

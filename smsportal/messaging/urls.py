@@ -13,6 +13,7 @@ urlpatterns = [
     path("messages/<int:message_id>/", views_log.detail, name="detail"),
     path("messages/<int:message_id>/cancel/", views_log.cancel, name="cancel"),
     path("sandbox/", views.sandbox, name="sandbox"),
+    path("sandbox/reply/", views.sandbox_reply, name="sandbox-reply"),
     path("settings/gateways/", views_gateways.gateways, name="settings-gateways"),
     path("settings/gateways/new/", views_gateways.gateway_new, name="settings-gateway-new"),
     path("settings/gateways/<int:connection_id>/", views_gateways.gateway_detail, name="settings-gateway"),

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from django.contrib import messages
 from django.core.cache import cache
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import formats, timezone
 from django.utils.cache import patch_vary_headers
@@ -20,9 +21,9 @@ from django.views.decorators.http import require_POST
 
 from contacts import selectors as contact_selectors
 from smsportal.accounts.decorators import require_capability
-from smsportal.errors import NotFound
+from smsportal.errors import DomainError, NotFound
 
-from . import encoding, selectors_ui, statuses
+from . import encoding, selectors_ui, services, statuses
 from .forms import MAX_LIST_SEND, MAX_TYPED_NUMBERS, SendForm, TypedNumbers, account_zone, normalize_body
 from .models import Message
 from .routing import Router
@@ -343,6 +344,8 @@ def send_preview(request):
 
 # --- The sandbox's phones ---------------------------------------------------------------------------------------
 
+MAX_SANDBOX_REPLY = 1600  # as /v3/sandbox/inbound
+
 
 @require_capability("sms.send")
 def sandbox(request):
@@ -352,3 +355,26 @@ def sandbox(request):
     response = render_in_zone(request, "messaging/_phones.html" if fragment else "messaging/sandbox.html", context)
     patch_vary_headers(response, ("HX-Request",))
     return response
+
+
+@require_capability("sms.send")
+@require_POST
+def sandbox_reply(request):
+    """A sandbox phone writes back: the text reaches the inbox down the same path as a real gateway's inbound."""
+    phone = selectors_ui.sandbox_phone(access=request.access, number=request.POST.get("phone", ""))
+    if phone is None:
+        raise Http404("This workspace never texted that number through the sandbox.")
+    body = request.POST.get("body", "")
+    if not body.strip():
+        messages.error(request, f"Type the reply {phone.number} sends.")
+    elif len(body) > MAX_SANDBOX_REPLY:
+        messages.error(request, f"A reply is at most {MAX_SANDBOX_REPLY:,} characters.")
+    else:
+        try:
+            services.sandbox_inbound(account=request.access.account, sender=phone.number, to=phone.replies_to,
+                                     body=body, source="sandbox phone")
+        except DomainError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"{phone.number} replied; it is in the inbox.")
+    return redirect("messaging:sandbox")

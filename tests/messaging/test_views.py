@@ -520,6 +520,32 @@ def test_sandbox_htmx_refresh_is_the_fragment(admin_client, history):
     assert 'id="sandbox-phones"' in html and "<html" not in html
 
 
+def test_a_sandbox_phone_replies_into_the_inbox(admin_client, history, funded):
+    from inbox.models import Conversation, InboundMessage
+    from inbox.services import inbound_apply
+
+    html = text_of(admin_client.get(reverse("messaging:sandbox")))
+    assert html.count('data-testid="sandbox-reply"') == 4  # one reply box a phone
+    response = admin_client.post(reverse("messaging:sandbox-reply"),
+                                 {"phone": "+61412345678", "body": "Yes please, two <b>loaves</b>"}, follow=True)
+    assert "+61412345678 replied; it is in the inbox." in text_of(response)
+    inbound_apply()
+    reply = InboundMessage.objects.get(account=funded)
+    assert (reply.sender, reply.body) == ("+61412345678", "Yes please, two <b>loaves</b>")
+    assert Conversation.objects.get(account=funded).contact_number == "+61412345678"
+
+
+def test_a_sandbox_reply_needs_text_and_a_phone_the_workspace_texted(admin_client, history, funded):
+    from inbox.models import InboundRaw
+
+    blank = admin_client.post(reverse("messaging:sandbox-reply"), {"phone": "+61412345678", "body": "  "}, follow=True)
+    assert "Type the reply +61412345678 sends." in text_of(blank)
+    # The blocked number never reached the sandbox, and a stranger's number is no phone of this workspace.
+    for number in ("+61412000009", "+61499999999"):
+        assert admin_client.post(reverse("messaging:sandbox-reply"), {"phone": number, "body": "Hi"}).status_code == 404
+    assert not InboundRaw.objects.exists()
+
+
 def test_empty_sandbox_says_how_to_fill_it(admin_client):
     assert 'data-testid="sandbox-empty"' in text_of(admin_client.get(reverse("messaging:sandbox")))
 

@@ -2,8 +2,6 @@
 connections) and /v3/sandbox/inbound (an inbound SMS injected through the sandbox, down the same path a gateway's
 webhook takes)."""
 
-import uuid
-
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
@@ -19,10 +17,7 @@ from smsportal.api.pagination import ClickSendPagination
 from smsportal.errors import DomainError
 
 from .. import selectors, services
-from ..gateways.base import InboundSms
 from ..models import GatewayConnection
-from ..routing import connections_for
-from ..webhooks import inbound_deliver
 from .serializers import unix
 
 VIEW, MANAGE = "account.view", "account.manage"
@@ -207,19 +202,7 @@ class SandboxInboundView(APIView):
         incoming = SandboxInboundInSerializer(data=request.data, context={"region": account.default_region})
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
-        connection = next(
-            (c for c in connections_for(account.pk)
-             if c.kind == GatewayConnection.Kind.SANDBOX and c.account_id == account.pk),
-            None,
-        )
-        if connection is None:
-            raise DomainError("This workspace has no sandbox gateway connection of its own (a subaccount without "
-                              "connections uses its main account's): add one in /v3/gateways to receive test messages.")
-        sms = InboundSms(
-            sender=data["sender"], to=data["to_number"], body=data["body"],
-            gateway_message_id=f"SBIN{uuid.uuid4().hex[:20].upper()}", at=timezone.now(),
-            raw={"from": data["from"], "to": data["to"], "body": data["body"], "source": "api"},
-        )
-        inbound_deliver(connection=connection, messages=[sms])
+        sms, connection = services.sandbox_inbound(account=account, sender=data["sender"], to=data["to_number"],
+                                                   body=data["body"], source="api")
         return respond(SandboxInboundSerializer(sms, context={"connection": connection}).data,
                         "The inbound message has been delivered.")
