@@ -15,7 +15,7 @@ from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, permissions, serializers, viewsets
 from rest_framework.decorators import action
 
@@ -204,6 +204,7 @@ LIST_PARAMETERS = [
     OpenApiParameter("date_to", OpenApiTypes.INT, description="Unix seconds: added at or before"),
 ]
 CAMPAIGN = SmsCampaignSerializer
+NO_CREDIT = OpenApiResponse(description="INSUFFICIENT_CREDIT: the balance does not cover the whole campaign.")
 
 
 class SmsCampaignViewSet(viewsets.ViewSet):
@@ -235,7 +236,7 @@ class SmsCampaignViewSet(viewsets.ViewSet):
     def retrieve(self, request, sms_campaign_id=None):
         return respond(campaign_data(request, self._get(request, sms_campaign_id)), "Your SMS Campaign.")
 
-    @extend_schema(request=SendCampaignInSerializer, responses=CAMPAIGN,
+    @extend_schema(request=SendCampaignInSerializer, responses={200: CAMPAIGN, 402: NO_CREDIT},
                    summary="Create and launch an SMS campaign (SmsCampaignsApi.send_sms_campaign): all or nothing; "
                            "a launch refused (e.g. INSUFFICIENT_CREDIT) leaves no campaign behind")
     @action(detail=False, methods=["post"])
@@ -299,7 +300,7 @@ class SmsCampaignViewSet(viewsets.ViewSet):
         services.campaign_delete(campaign=self._get(request, sms_campaign_id))
         return respond(True, f"SMS Campaign #{sms_campaign_id} has been deleted.")
 
-    @extend_schema(request=None, responses=CAMPAIGN,
+    @extend_schema(request=None, responses={200: CAMPAIGN, 402: NO_CREDIT},
                    summary="Launch a draft: the audience is snapshotted and the whole cost reserved, or nothing is")
     @action(detail=True, methods=["post"])
     def launch(self, request, sms_campaign_id=None):
@@ -351,7 +352,8 @@ class SmsCampaignViewSet(viewsets.ViewSet):
         return respond(ReportSerializer(report, context={"campaign": campaign, "account": request.auth.account}).data,
                         "Here is your SMS Campaign's report.")
 
-    @extend_schema(request=PreviewInSerializer, responses=PreviewSerializer,
+    @extend_schema(request=PreviewInSerializer,
+                   responses={200: PreviewSerializer, 404: OpenApiResponse(description="No such sms_campaign_id.")},
                    summary="Preview a campaign exactly as it would send: recipients, blocked, segments, cost by "
                            "country and variant, problems and rendered samples; nothing is saved. Give the content "
                            "as for send, or sms_campaign_id (with any unsaved changes to it)")

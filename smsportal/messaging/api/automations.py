@@ -4,7 +4,7 @@ secret and test ping. Reading needs account.view; every change account.manage (S
 capabilities). Another workspace's ids answer 404."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -310,7 +310,9 @@ class PingView(APIView):
 
     capabilities = {"POST": MANAGE}
 
-    @extend_schema(request=PingInSerializer, responses=DeliverySerializer, summary="Send a test event to a rule")
+    @extend_schema(request=PingInSerializer,
+                   responses={200: DeliverySerializer, 404: OpenApiResponse(description="No such rule_id.")},
+                   summary="Send a test event to a rule")
     def post(self, request):
         incoming = PingInSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
