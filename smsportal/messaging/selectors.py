@@ -91,14 +91,16 @@ def _parse_when(value, *, field: str, tz=None, end_of_day: bool = False) -> date
     if value in (None, ""):
         return None
     value = str(value).strip()
-    if value.isdigit():
-        return datetime.fromtimestamp(int(value), tz=dt_timezone.utc)
     try:
+        if value.isdigit():
+            return datetime.fromtimestamp(int(value), tz=dt_timezone.utc)
         day = date.fromisoformat(value)
-    except ValueError:
+        moment = timezone.make_aware(datetime.combine(day, time.max if end_of_day else time.min),
+                                     tz or timezone.get_current_timezone())
+        moment.astimezone(dt_timezone.utc)  # the calendar's first and last days may have no UTC time to compare
+        return moment
+    except (ValueError, OverflowError, OSError):  # not a number or date, or one outside the calendar
         raise DomainError(f"{field} must be Unix seconds or a date like 2026-11-23.", field=field) from None
-    moment = datetime.combine(day, time.max if end_of_day else time.min)
-    return timezone.make_aware(moment, tz or timezone.get_current_timezone())
 
 
 def message_queryset(*, access: Access) -> QuerySet[Message]:
