@@ -9,7 +9,7 @@ assigned) is inbox.services', whose errors name their field.
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from smsportal.api.fields import KnownFieldsSerializer, StrictCharField, StrictIntegerField
+from smsportal.api.fields import MAX_UNIX, KnownFieldsSerializer, StrictCharField, StrictIntegerField
 from smsportal.messaging.api.serializers import unix
 
 from ..models import KEYWORD_WIRE
@@ -25,7 +25,7 @@ KEYWORD_HELP = ("The keyword smsportal applied: stop (an opt-out word), start (a
 class InboundReadInSerializer(KnownFieldsSerializer):
     """ClickSend's MarkSmsReceiptAsReadRequest, as SmsApi.mark_inbound_sms_as_read sends it."""
 
-    date_before = StrictIntegerField(required=False, allow_null=True, min_value=0,
+    date_before = StrictIntegerField(required=False, allow_null=True, min_value=0, max_value=MAX_UNIX,
                                      help_text="Unix seconds: mark messages received up to this time (default: all)")
 
 

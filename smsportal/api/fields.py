@@ -30,6 +30,9 @@ class FlagField(serializers.Field):
         return int(bool(value))
 
 
+MAX_UNIX = 253_402_300_799  # 9999-12-31T23:59:59Z: a later Unix time has no datetime (and was a 500)
+
+
 class StrictIntegerField(serializers.IntegerField):
     default_error_messages = {"invalid": "Must be a whole number."}
 

@@ -13,7 +13,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from smsportal.accounts.api import CURRENCIES
-from smsportal.api.fields import KnownFieldsSerializer, StrictCharField, StrictIntegerField
+from smsportal.api.fields import MAX_UNIX, KnownFieldsSerializer, StrictCharField, StrictIntegerField
 
 from .. import statuses
 
@@ -92,7 +92,7 @@ class SmsMessageInSerializer(KnownFieldsSerializer):
     to = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=64)
     locals()["from"] = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=64,
                                        help_text="A number or an alphanumeric sender id (default: the gateway's)")
-    schedule = StrictIntegerField(required=False, allow_null=True, min_value=0,
+    schedule = StrictIntegerField(required=False, allow_null=True, min_value=0, max_value=MAX_UNIX,
                                   help_text="Unix seconds; in the past or 0 sends now")
     custom_string = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=100)
     country = StrictCharField(required=False, allow_blank=True, allow_null=True,
@@ -119,7 +119,7 @@ class SmsSendInSerializer(KnownFieldsSerializer):
 
 
 class ReceiptsReadInSerializer(KnownFieldsSerializer):
-    date_before = StrictIntegerField(required=False, allow_null=True, min_value=0,
+    date_before = StrictIntegerField(required=False, allow_null=True, min_value=0, max_value=MAX_UNIX,
                                      help_text="Unix seconds: mark receipts up to this time (default: all)")
 
 
