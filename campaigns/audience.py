@@ -12,7 +12,7 @@ from django.db.models.functions import Length
 from contacts.models import Contact, ContactList, LineType, ListMembership, Segment
 from contacts.segments import _compile as segment_q
 from smsportal.accounts.models import Account
-from smsportal.errors import DomainError
+from smsportal.errors import DomainError, possible_ids
 
 KEYS = ("lists", "segments", "exclude_lists", "exclude_segments")
 BLOCK_REASONS = {
@@ -40,7 +40,7 @@ def audience_clean(account: Account, data) -> dict:
         except (TypeError, ValueError):
             raise DomainError(f"{key} must be a list of ids.", field=f"audience.{key}") from None
         model = ContactList if key.endswith("lists") else Segment
-        found = set(model.objects.filter(account=account, pk__in=ids).values_list("pk", flat=True))
+        found = set(model.objects.filter(account=account, pk__in=possible_ids(ids)).values_list("pk", flat=True))
         missing = [i for i in ids if i not in found]
         if missing:
             kind = "list" if model is ContactList else "segment"

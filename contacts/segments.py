@@ -21,7 +21,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from smsportal.accounts.models import Account
-from smsportal.errors import DomainError
+from smsportal.errors import DomainError, possible_ids
 
 from .models import Contact, ContactList, CustomField, LineType, ListMembership, Segment
 from .services import TEXT_FIELDS
@@ -67,7 +67,8 @@ def rules_clean(account: Account, rules) -> dict:
             ids = cond.get("lists")
             if not isinstance(ids, list) or not ids or any(not isinstance(i, int) or isinstance(i, bool) for i in ids):
                 _fail("lists must be a non-empty list of list ids.", f"{path}.lists")
-            found = set(ContactList.objects.filter(account=account, pk__in=ids).values_list("pk", flat=True))
+            found = set(ContactList.objects.filter(account=account, pk__in=possible_ids(ids))
+                        .values_list("pk", flat=True))
             missing = [i for i in ids if i not in found]
             if missing:
                 _fail(f"No list with id {missing[0]}.", f"{path}.lists")

@@ -18,6 +18,14 @@ class NotFound(DomainError):
     http_status = 404
 
 
+MAX_ID = 2**63 - 1  # the largest id a row can have (BigAutoField)
+
+
+def possible_ids(ids: list[int]) -> list[int]:
+    """Those of `ids` that a row could have: SQLite refuses even to compare a larger number with an id column."""
+    return [i for i in ids if 0 < i <= MAX_ID]
+
+
 def one_or_not_found(queryset, value, *, field: str, message: str):
     """The row with id `value` in `queryset` (already scoped to a workspace), or NotFound: a malformed id and
     another workspace's id answer alike."""

@@ -10,6 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from smsportal.api.fields import MAX_UNIX, KnownFieldsSerializer, StrictCharField, StrictIntegerField
+from smsportal.errors import MAX_ID
 from smsportal.messaging.api.serializers import unix
 
 from ..models import KEYWORD_WIRE
@@ -57,7 +58,8 @@ class ReplyInSerializer(KnownFieldsSerializer):
 
 
 class AssignInSerializer(KnownFieldsSerializer):
-    user_id = StrictIntegerField(allow_null=True, help_text="A member of the workspace, or null to unassign")
+    user_id = StrictIntegerField(allow_null=True, max_value=MAX_ID,
+                                 help_text="A member of the workspace, or null to unassign")
 
 
 class NoteInSerializer(KnownFieldsSerializer):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from smsportal.accounts.permissions import Access
-from smsportal.errors import DomainError, one_or_not_found
+from smsportal.errors import DomainError, one_or_not_found, possible_ids
 
 from .models import WebhookDelivery, WebhookRule, WebhookSecret
 
@@ -26,9 +26,9 @@ def delivery_queryset(*, access: Access, rule_id=None, status: str | None = None
     `rule_id` and `status` filter it; bad values raise DomainError naming the parameter."""
     deliveries = WebhookDelivery.objects.filter(account=access.account)
     if rule_id not in (None, ""):
-        if not str(rule_id).isdigit():
+        if not (str(rule_id).isascii() and str(rule_id).isdigit()):
             raise DomainError("rule_id must be a whole number.", field="rule_id")
-        deliveries = deliveries.filter(rule_id=int(rule_id))
+        deliveries = deliveries.filter(rule_id__in=possible_ids([int(rule_id)]))
     if status not in (None, ""):
         if status not in WebhookDelivery.Status.values:
             raise DomainError(f"status must be one of {', '.join(WebhookDelivery.Status.values)}.", field="status")
