@@ -139,6 +139,8 @@ def _maxrss_mib() -> float:
 def _upstream_main(args: dict) -> None:
     import asyncio
 
+    from tests.messaging.fakes import take_request
+
     record = bool(args.get("record"))
     state = {"requests": 0, "messages": 0, "segments": 0, "connections": 0}
     arrivals: list[tuple[float, int, int]] = []  # (time, messages, segments) per request, when recording
@@ -182,24 +184,9 @@ def _upstream_main(args: dict) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def data_received(self, data):
-            buf = self.buf
-            buf += data
-            while True:
-                end = buf.find(b"\r\n\r\n")
-                if end < 0:
-                    return
-                head = bytes(buf[:end])
-                at = head.lower().find(b"content-length:")
-                length = 0
-                if at >= 0:
-                    stop = head.find(b"\r\n", at)
-                    length = int(head[at + 15: stop if stop >= 0 else None])
-                total = end + 4 + length
-                if len(buf) < total:
-                    return
-                body = bytes(buf[end + 4: total])
-                del buf[:total]
-                self.transport.write(answer(head, body))
+            self.buf += data
+            while (request := take_request(self.buf)) is not None:
+                self.transport.write(answer(*request))
 
     async def serve():
         server = await asyncio.get_running_loop().create_server(Upstream, "127.0.0.1", 0, backlog=1024)

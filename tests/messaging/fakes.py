@@ -231,3 +231,23 @@ def closed_port_url() -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+def take_request(buf: bytearray) -> tuple[bytes, bytes] | None:
+    """Cut one whole HTTP/1.1 request (head, body) off the front of `buf`, or None while it is still arriving: the
+    framing of the asyncio fakes that benchmarks and crash tests run in their own processes."""
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    head = bytes(buf[:end])
+    at = head.lower().find(b"content-length:")
+    length = 0
+    if at >= 0:
+        stop = head.find(b"\r\n", at)
+        length = int(head[at + 15: stop if stop >= 0 else None])
+    total = end + 4 + length
+    if len(buf) < total:
+        return None
+    body = bytes(buf[end + 4: total])
+    del buf[:total]
+    return head, body

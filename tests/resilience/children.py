@@ -23,6 +23,8 @@ import time
 def upstream_main(args: dict) -> None:
     import asyncio
 
+    from tests.messaging.fakes import take_request
+
     dedupe = bool(args.get("dedupe"))
     state = {"requests": 0, "submissions": 0, "answered": 0, "holding": False, "hold_after": args.get("hold_after"),
              "resumed": False}
@@ -76,23 +78,9 @@ def upstream_main(args: dict) -> None:
             self.early = not state["resumed"]  # bytes from the killed worker may be read after /_resume
 
         def data_received(self, data):
-            buf = self.buf
-            buf += data
-            while True:
-                end = buf.find(b"\r\n\r\n")
-                if end < 0:
-                    return
-                head = bytes(buf[:end])
-                at = head.lower().find(b"content-length:")
-                length = 0
-                if at >= 0:
-                    stop = head.find(b"\r\n", at)
-                    length = int(head[at + 15: stop if stop >= 0 else None])
-                total = end + 4 + length
-                if len(buf) < total:
-                    return
-                body = bytes(buf[end + 4: total])
-                del buf[:total]
+            self.buf += data
+            while (request := take_request(self.buf)) is not None:
+                head, body = request
                 answer = control(head) if b" /_" in head.split(b"\r\n", 1)[0] else submit(body, self.early)
                 if answer is not None:
                     self.transport.write(answer)
