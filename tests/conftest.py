@@ -10,6 +10,14 @@ from smsportal.api.ratelimit import limiter
 from .factories import AccountFactory, MemberFactory, SubaccountFactory, UserFactory, api_key_for
 
 
+def pytest_configure(config):
+    from django.conf import settings
+
+    # Tests make users by the thousand: PBKDF2's million rounds cost about a second each on this machine, so the
+    # fast hasher, as Django's testing docs advise. Production keeps the default.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def pytest_collection_modifyitems(config, items):
     from django.conf import settings
 
