@@ -167,3 +167,17 @@ def worker(live_server, transactional_db):
     background.stop()
     assert not background.is_alive(), "the background worker did not stop"
     assert not background.errors, f"the background worker failed: {background.errors!r}"
+
+
+def rotate_api_key(page, *, previous: str) -> str:
+    """Rotate the open account's key: the new one is shown once, differs from `previous`, and the page says the
+    old one stopped working."""
+    from playwright.sync_api import expect
+
+    page.get_by_role("button", name="Rotate API key").click()
+    key_box = page.get_by_test_id("new-api-key")
+    expect(key_box).to_have_count(1)
+    key = key_box.inner_text().strip()
+    assert key.startswith("sp_") and key != previous
+    expect(page.get_by_text("Any previous key for this account has stopped working.")).to_be_visible()
+    return key

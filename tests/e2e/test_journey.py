@@ -8,6 +8,8 @@ from smsportal.accounts import services
 from smsportal.accounts.models import Account, ApiKey
 from tests.factories import PASSWORD
 
+from .conftest import rotate_api_key
+
 pytestmark = pytest.mark.e2e
 
 
@@ -58,12 +60,7 @@ def test_admin_creates_a_subaccount_rotates_its_key_and_switches_into_it(page, l
     expect(page.get_by_test_id("subaccount-balance")).to_have_text("USD 40.00")
     screenshot("subaccount-detail")
 
-    page.get_by_role("button", name="Rotate API key").click()
-    key_box = page.get_by_test_id("new-api-key")
-    expect(key_box).to_have_count(1)
-    new_key = key_box.inner_text().strip()
-    assert new_key.startswith("sp_") and new_key != first_key
-    expect(page.get_by_text("Any previous key for this account has stopped working.")).to_be_visible()
+    new_key = rotate_api_key(page, previous=first_key)
     screenshot("key-rotated")
     assert api_account_status(live_server.url, "acme-eu", new_key) == 200
     assert api_account_status(live_server.url, "acme-eu", first_key) == 401
