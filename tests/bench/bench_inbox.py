@@ -181,8 +181,8 @@ def inbound_ingest(ctx: Context) -> Result:
     from inbox.models import Conversation, InboundMessage
     from smsportal.accounts import services as accounts
 
-    count = 3_000 if ctx.quick else 50_000
-    probes = 20 if ctx.quick else 200
+    count = 2_000 if ctx.quick else 50_000
+    probes = 10 if ctx.quick else 200
     warm = 500
     account = _bench_account("i")
     account.api_rate_limit = 1000
@@ -231,7 +231,7 @@ def inbound_ingest(ctx: Context) -> Result:
             time.sleep(0.05)
 
         # The inbox's pages with 100,000 conversations (PRODUCT.md §7: p95 ≤ 150 ms), served by the same gunicorn.
-        extra = (20_000 if ctx.quick else 100_000) - Conversation.objects.filter(account=account).count()
+        extra = (10_000 if ctx.quick else 100_000) - Conversation.objects.filter(account=account).count()
         _more_conversations(account.pk, extra)
         accounts.member_add(account=account, email=f"agent-{account.pk}@example.test", role="admin",
                             password=PASSWORD)

@@ -888,7 +888,7 @@ def throughput_cap(ctx: Context) -> Result:
     from smsportal.messaging.throttle import KEY_PREFIX
 
     cap = 100
-    duration, window = (15, 10) if ctx.quick else (75, 60)
+    duration, window = (12, 10) if ctx.quick else (75, 60)
     long_every = 4  # every 4th message has 2 segments: 1.25 segments a message
     count = int(cap * duration / 1.25)
     account = _bench_account("c")

@@ -281,7 +281,7 @@ def pages(ctx: Context) -> Result:
     from smsportal.accounts.models import User
 
     size = 20_000 if ctx.quick else 1_000_000
-    conversations = 20_000 if ctx.quick else 100_000
+    conversations = 10_000 if ctx.quick else 100_000
     runs = 12 if ctx.quick else 60
     seed_s, seeded = timed(_seed, ctx, messages=size, conversations=conversations, contacts=size)
     print(f"  pages: seeded in {seed_s:.1f} s ({seeded['messages']:,} messages in {seeded['messages_s']:.1f} s; "
