@@ -240,6 +240,10 @@ STORAGES = {
 # 6 bytes a character, 12 outside the BMP), about 19 MB; Django's 2.5 MB default refuses 1000 Cyrillic texts.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=20 * 1024 * 1024)
 
+# Gateways' webhooks are unauthenticated until verified, so their bodies get a tighter bound: one report or reply
+# is under 2 KB; 1 MiB still takes a JSON gateway's batch of about 20,000 delivery reports.
+WEBHOOK_MAX_BODY = env.int("WEBHOOK_MAX_BODY", default=1024 * 1024)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "smsportal.api.authentication.ApiKeyBasicAuthentication",

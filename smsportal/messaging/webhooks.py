@@ -47,6 +47,10 @@ def gateway_webhook(request, connection_id: int, kind: str):
         return HttpResponseNotAllowed(["POST"])
     if kind not in ("status", "inbound"):
         return HttpResponse("Unknown webhook.", status=404, content_type="text/plain")
+    # Refused before the body is read or the proof checked: anyone can post here, and a gateway's report is small.
+    limit = settings.WEBHOOK_MAX_BODY
+    if int(request.META.get("CONTENT_LENGTH") or 0) > limit:
+        return HttpResponse(f"A webhook's body is at most {limit:,} bytes.", status=413, content_type="text/plain")
     # No per-request "SELECT 1" health check here: a webhook is one INSERT, and if the connection died that
     # INSERT fails, Django drops the connection at the request's end and the upstream retries the webhook.
     db.health_check_done = True

@@ -5,6 +5,7 @@ multipart `file`. A file that is not CSV text — an image, a workbook, an archi
 anywhere in it — is refused with a message on the `file` field, and nothing is written: no import job, no contact,
 no stored file. Both paths refuse a file over 200 MB. Every other body is bounded by DATA_UPLOAD_MAX_MEMORY_SIZE
 (and Django's field and file counts): past it the API answers 413 in its envelope, naming the limit, not a 500.
+A gateway's webhook, which anyone can post to, is bounded tighter by WEBHOOK_MAX_BODY (413 before its proof is read).
 """
 
 import json
@@ -185,18 +186,23 @@ def test_a_form_body_over_the_limit_is_refused_in_the_ui(family, settings):
     assert snapshot(b.account) == before
 
 
-def test_a_webhook_body_over_the_limit_is_refused(client, family, settings):
+def test_a_webhook_body_over_its_own_limit_is_413_before_its_proof_is_checked(client, family, settings):
     from smsportal.messaging import webhooks
     from smsportal.messaging.models import DeliveryReport, GatewayConnection
 
-    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    settings.WEBHOOK_MAX_BODY = 10_000  # far below DATA_UPLOAD_MAX_MEMORY_SIZE: webhooks have their own bound
     webhooks._connections.clear()
     connection = GatewayConnection.objects.create(account=family["b"].account, name="HTTP", kind="http",
                                                   config={"url": "http://127.0.0.1:9/send"})
     records = [{"id": f"GW-{i}", "status": "delivered"} for i in range(1000)]
-    r = client.post(f"/hooks/gateways/{connection.pk}/status?secret={connection.webhook_secret}", records,
-                    content_type="application/json")
-    assert r.status_code == 400 and not DeliveryReport.objects.filter(gateway=connection).exists()
+    hook = f"/hooks/gateways/{connection.pk}/status"
+    for query in (f"?secret={connection.webhook_secret}", "?secret=wrong", ""):
+        r = client.post(hook + query, records, content_type="application/json")
+        assert r.status_code == 413 and "10,000 bytes" in r.content.decode(), (query, r.content)
+    assert not DeliveryReport.objects.filter(gateway=connection).exists()
+    # A batch under the bound is taken.
+    r = client.post(f"{hook}?secret={connection.webhook_secret}", records[:100], content_type="application/json")
+    assert r.status_code == 200 and DeliveryReport.objects.filter(gateway=connection).count() == 100
     webhooks._connections.clear()
 
 
