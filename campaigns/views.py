@@ -20,7 +20,7 @@ from smsportal.errors import DomainError, InsufficientCredit
 from smsportal.messaging import statuses
 from smsportal.messaging.exporting import export_response
 from smsportal.messaging.selectors import MessageFilter
-from smsportal.messaging.views import body_preview, render_in_zone
+from smsportal.messaging.views import body_preview
 
 from . import selectors, services
 from .audience import BLOCK_REASONS
@@ -36,7 +36,7 @@ STATUS_TABS = [("", "All"), ("draft", "Drafts"), ("scheduled", "Scheduled"), ("s
 
 
 def _htmx_response(request, template: str, context: dict, **kwargs):
-    response = render_in_zone(request, template, context, **kwargs)
+    response = render(request, template, context, **kwargs)
     patch_vary_headers(response, ("HX-Request",))
     return response
 
@@ -58,7 +58,7 @@ def index(request):
         waiting = sum(line.counts[s] for s in selectors.WAITING)
         done = round(100 * (line.messages - waiting) / line.messages) if line.messages else 0
         rows.append({"campaign": campaign, "line": line, "waiting": waiting, "done": done})
-    return render_in_zone(request, "campaigns/index.html", {
+    return render(request, "campaigns/index.html", {
         "page": page, "rows": rows, "status": status, "tabs": STATUS_TABS, "can_edit": request.access.can(EDIT),
     })
 
@@ -100,7 +100,7 @@ def _composer_page(request, form: ComposerForm, campaign: Campaign | None, *, st
             .values_list("pk", "first_name", "last_name", "phone_number")[:50]
         ],
     }
-    return render_in_zone(request, "campaigns/composer.html", context, status=status)
+    return render(request, "campaigns/composer.html", context, status=status)
 
 
 def _transient(request, form: ComposerForm, campaign: Campaign | None) -> Campaign:
@@ -271,8 +271,11 @@ def _report_context(request, campaign: Campaign) -> dict:
     current = {s: n for s, n in report.total.counts.items() if n}
     if samples and {s: n for s, n in samples[-1][1].items() if n} != current:
         samples = [*samples, (timezone.now(), current)]
+    # Labelled here, in the workspace's zone like the rest of the page, not in the browser's.
+    local = [timezone.localtime(at) for at, _ in samples]
+    one_day = len({at.date() for at in local}) <= 1
     over_time = {
-        "labels": [at.isoformat() for at, _ in samples],
+        "labels": [f"{at:%H:%M}" if one_day else f"{at.day} {at:%b %H:%M}" for at in local],
         "series": {s: [counts.get(s, 0) for _, counts in samples] for s in series_statuses
                    if any(counts.get(s) for _, counts in samples)},
     }

@@ -16,7 +16,7 @@ from smsportal.accounts.decorators import require_capability
 from smsportal.errors import DomainError
 from smsportal.messaging import encoding, merge
 from smsportal.messaging.selectors import pricing_card_for
-from smsportal.messaging.views import body_preview, render_in_zone
+from smsportal.messaging.views import body_preview
 
 from . import selectors, services
 from .models import Conversation
@@ -62,7 +62,7 @@ def _page(request, conversation: Conversation | None, *, status=200):
     if conversation is not None:
         context.update(_thread_context(request, conversation))
         context["reply_meter"] = _meter(request, conversation, "")
-    return render_in_zone(request, "inbox/index.html", context, status=status)
+    return render(request, "inbox/index.html", context, status=status)
 
 
 @require_capability(VIEW)
@@ -85,7 +85,7 @@ def conversation_list(request):
     if request.GET.get("c"):
         current = selectors.conversation_queryset(access=request.access).filter(pk=request.GET["c"]).first() \
             if request.GET["c"].isdigit() else None
-    response = render_in_zone(request, "inbox/_list.html", {**_list_context(request, current), "fragment": True})
+    response = render(request, "inbox/_list.html", {**_list_context(request, current), "fragment": True})
     patch_vary_headers(response, ("HX-Request",))
     return response
 
@@ -96,7 +96,7 @@ def thread_fragment(request, conversation_id):
     current = selectors.conversation_get(access=request.access, conversation_id=conversation_id)
     if current.has_unread and request.access.can(REPLY):
         services.conversation_mark_read(conversation=current)
-    response = render_in_zone(request, "inbox/_thread_items.html", {**_thread_context(request, current), "fragment": True})
+    response = render(request, "inbox/_thread_items.html", {**_thread_context(request, current), "fragment": True})
     patch_vary_headers(response, ("HX-Request",))
     return response
 

@@ -4,6 +4,7 @@ from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404
+from django.utils import timezone
 from django.shortcuts import render
 
 from smsportal.errors import NotFound
@@ -34,7 +35,9 @@ def require_capability(capability: str):
             if not access.can(capability):
                 return forbidden(request, reason="capability", capability=capability)
             try:
-                return view(request, *args, **kwargs)
+                # Pages show times in the workspace's zone, the zone its forms read times in.
+                with timezone.override(access.account.zone):
+                    return view(request, *args, **kwargs)
             except NotFound as exc:
                 # Selectors refuse ids outside the workspace; the browser sees the site's 404 page.
                 raise Http404(exc.message) from None

@@ -1,3 +1,4 @@
+import zoneinfo
 from decimal import Decimal
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
@@ -95,6 +96,14 @@ class Account(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        """The workspace's time zone (UTC if its name is unknown to this machine's tz database)."""
+        try:
+            return zoneinfo.ZoneInfo(self.timezone or "UTC")
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            return zoneinfo.ZoneInfo("UTC")
 
 
 class Role(models.TextChoices):

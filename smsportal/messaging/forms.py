@@ -23,10 +23,7 @@ _SEPARATORS = re.compile(r"[,;]")
 
 
 def account_zone(account) -> zoneinfo.ZoneInfo:
-    try:
-        return zoneinfo.ZoneInfo(account.timezone or "UTC")
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo("UTC")
+    return account.zone
 
 
 def normalize_body(text) -> str:

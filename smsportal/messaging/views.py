@@ -42,12 +42,6 @@ REASON_LABELS = {
 }
 
 
-def render_in_zone(request, template: str, context: dict, **kwargs):
-    """Render with times shown in the workspace's time zone (the site runs in UTC)."""
-    with timezone.override(account_zone(request.access.account)):
-        return render(request, template, context, **kwargs)
-
-
 # --- What the body looks like over the air ---------------------------------------------------------------------
 
 
@@ -244,7 +238,7 @@ def _send_page(request, form: SendForm, *, status=200):
         "can_view_log": request.access.can("reports.view"),
         "max_typed": MAX_TYPED_NUMBERS,
     }
-    return render_in_zone(request, "messaging/send.html", context, status=status)
+    return render(request, "messaging/send.html", context, status=status)
 
 
 def _flash_result(request, *, queued: int, scheduled: int, blocked: Counter, duplicates: int, when) -> None:
@@ -337,7 +331,7 @@ def send_preview(request):
     context = _preview_context(request, mode=mode, numbers=data.get("numbers", ""), contact_list=contact_list,
                                body=data.get("body", ""))
     context["oob"] = True
-    response = render_in_zone(request, "messaging/_preview.html", context)
+    response = render(request, "messaging/_preview.html", context)
     patch_vary_headers(response, ("HX-Request",))
     return response
 
@@ -352,7 +346,7 @@ def sandbox(request):
     phones = selectors_ui.sandbox_phones(access=request.access)
     context = {"phones": phones, "per_number": selectors_ui.SANDBOX_THREAD}
     fragment = request.htmx and not request.htmx.history_restore_request
-    response = render_in_zone(request, "messaging/_phones.html" if fragment else "messaging/sandbox.html", context)
+    response = render(request, "messaging/_phones.html" if fragment else "messaging/sandbox.html", context)
     patch_vary_headers(response, ("HX-Request",))
     return response
 

@@ -7,7 +7,7 @@ URLs carry each connection's secret, so only people who may change the connectio
 
 from django.contrib import messages
 from django.http import Http404
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -18,7 +18,6 @@ from smsportal.errors import DomainError
 from . import selectors, services
 from .forms import GatewayConnectionForm
 from .gateways import gateway_class, registry
-from .views import render_in_zone
 
 GATEWAY_BLURBS = {
     "sandbox": "No network: outcomes follow the number's last four digits. For trying things out.",
@@ -56,7 +55,7 @@ def gateways(request):
         "can_edit": access.can("account.manage"),
         "types": _types(),
     }
-    return render_in_zone(request, "messaging/gateways/index.html", context)
+    return render(request, "messaging/gateways/index.html", context)
 
 
 def _form_page(request, form, *, connection=None, status=200):
@@ -71,7 +70,7 @@ def _form_page(request, form, *, connection=None, status=200):
         "can_edit": request.access.can("account.manage"),
         "skipping": bool(connection and connection.skipped_until and connection.skipped_until > timezone.now()),
     }
-    return render_in_zone(request, "messaging/gateways/form.html", context, status=status)
+    return render(request, "messaging/gateways/form.html", context, status=status)
 
 
 @require_capability("account.manage")
@@ -82,7 +81,7 @@ def gateway_new(request):
     except LookupError:
         if kind:
             messages.error(request, f"There is no gateway type “{kind}”.")
-        return render_in_zone(request, "messaging/gateways/choose.html", {"types": _types()})
+        return render(request, "messaging/gateways/choose.html", {"types": _types()})
     if request.method != "POST":
         form = GatewayConnectionForm(gateway_cls=cls, initial={"name": cls.label, "priority": 100, "enabled": True})
         return _form_page(request, form)

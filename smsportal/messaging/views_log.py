@@ -5,7 +5,7 @@ import json
 
 from django.contrib import messages
 from django.http import QueryDict
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST
@@ -19,7 +19,7 @@ from . import selectors, selectors_ui, statuses
 from .exporting import export_response
 from .forms import account_zone
 from .services import messages_cancel
-from .views import REASON_LABELS, render_in_zone
+from .views import REASON_LABELS
 
 PAGE_SIZE = 50
 FILTER_PARAMS = ("status", "date_from", "date_to", "number", "campaign_id")
@@ -85,10 +85,10 @@ def log(request):
     }
     if request.htmx and not request.htmx.history_restore_request:
         context["oob"] = True  # the export link follows the filters
-        response = render_in_zone(request, "messaging/_log_table.html", context)
+        response = render(request, "messaging/_log_table.html", context)
         response["HX-Push-Url"] = context["base_url"] + (f"?{filter_query}" if filter_query else "")
     else:
-        response = render_in_zone(request, "messaging/log.html", context, status=400 if errors else 200)
+        response = render(request, "messaging/log.html", context, status=400 if errors else 200)
     patch_vary_headers(response, ("HX-Request",))
     return response
 
@@ -127,7 +127,7 @@ def detail(request, message_id):
         "can_cancel": message.status in CANCELLABLE and access.can("sms.send"),
         "zone": account_zone(access.account).key,
     }
-    return render_in_zone(request, "messaging/detail.html", context)
+    return render(request, "messaging/detail.html", context)
 
 
 @require_capability("sms.send")

@@ -8,7 +8,7 @@ receivers' answers are the workspace's or a stranger's text: the templates escap
 import json
 
 from django.contrib import messages
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
@@ -20,7 +20,6 @@ from . import selectors_webhooks as selectors
 from . import services_webhooks as services
 from .forms_webhooks import WebhookRuleForm
 from .models import WebhookDelivery, WebhookRule
-from .views import render_in_zone
 
 VIEW, MANAGE = "account.view", "account.manage"
 LOG_PAGE = 25
@@ -69,7 +68,7 @@ def webhooks(request):
         "kinds": [{"kind": k, "label": label, "blurb": KIND_BLURBS[k]} for k, label in WebhookRule.Kind.choices],
         **_log(access, request.GET),
     }
-    return render_in_zone(request, "messaging/webhooks/index.html", context)
+    return render(request, "messaging/webhooks/index.html", context)
 
 
 def _form_page(request, form, *, rule=None, status=200):
@@ -81,7 +80,7 @@ def _form_page(request, form, *, rule=None, status=200):
         "blurb": KIND_BLURBS[form.kind],
         "can_edit": request.access.can(MANAGE),
     }
-    return render_in_zone(request, "messaging/webhooks/form.html", context, status=status)
+    return render(request, "messaging/webhooks/form.html", context, status=status)
 
 
 @require_capability(MANAGE)

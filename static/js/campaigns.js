@@ -146,12 +146,8 @@
         return { label: status, data: time.series[status], borderColor: COLORS[status] || "#444",
                  backgroundColor: COLORS[status] || "#444", fill: false, tension: 0.2, pointRadius: 2 };
       });
-      var labels = time.labels.map(function (iso) {
-        var d = new Date(iso);
-        return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-      });
       charts.push(new window.Chart(timeCanvas, {
-        type: "line", data: { labels: labels, datasets: datasets },
+        type: "line", data: { labels: time.labels, datasets: datasets },
         options: { animation: false, maintainAspectRatio: false, scales: { y: { beginAtZero: true } } }
       }));
     }

@@ -524,3 +524,19 @@ def test_module_pages_show_an_empty_state(admin_client, name, text):
     response = admin_client.get(reverse(name))
     assert response.status_code == 200
     assert text in response.content.decode()
+
+
+def test_settings_pages_show_times_in_the_workspaces_zone(admin_client, main_account):
+    import datetime
+
+    main_account.timezone = "Australia/Sydney"
+    main_account.save(update_fields=["timezone"])
+    entry = services.credit_top_up(account=main_account, amount=Decimal("5"), memo="Zoned top-up")
+    LedgerEntry.objects.filter(pk=entry.pk).update(
+        created_at=datetime.datetime(2030, 12, 23, 22, 30, tzinfo=datetime.timezone.utc))
+    html = admin_client.get(reverse("settings-billing")).content.decode()
+    assert "Date (Australia/Sydney)" in html and "24 Dec 2030, 09:30" in html
+    services.api_key_rotate(account=main_account)
+    ApiKey.objects.filter(account=main_account).update(
+        created_at=datetime.datetime(2030, 12, 23, 22, 30, tzinfo=datetime.timezone.utc))
+    assert "created 24 Dec 2030, 09:30 AEDT" in admin_client.get(reverse("settings-api")).content.decode()

@@ -218,3 +218,38 @@ def test_a_body_with_markup_is_text_everywhere_on_the_report(ui, rich):
     assert "<img src=x" not in html and "</script><img" not in html and "<b>bold</b>" not in html
     assert "<i>Sly</i>" not in html and "&lt;i&gt;Sly&lt;/i&gt;" in html
     assert "\\u003C/script\\u003E" in html  # inside the chart's JSON, escaped by json_script
+
+
+def test_the_report_shows_times_in_the_workspaces_zone_chart_included(ui, rich):
+    import datetime
+    import json
+
+    import time_machine
+
+    from campaigns.models import CampaignSample
+
+    utc = datetime.timezone.utc
+    member = MemberFactory(account=rich["account"])
+    rich["account"].timezone = "Australia/Sydney"  # UTC+11 in December
+    rich["account"].save(update_fields=["timezone"])
+    campaign = services.campaign_save(account=rich["account"], data={
+        "name": "Zoned", "body": "Hello", "audience": {"lists": [rich["main"].pk]}})
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.SCHEDULED,
+                                                   starts_at=datetime.datetime(2030, 12, 23, 22, 0, tzinfo=utc))
+    for minute, delivered in ((0, 1), (1, 2)):
+        CampaignSample.objects.create(campaign=campaign, at=datetime.datetime(2030, 12, 23, 22, minute, tzinfo=utc),
+                                      counts={statuses.DELIVERED: delivered})
+
+    def page_at(now):
+        with time_machine.travel(now, tick=False):  # the chart ends with a point for now
+            ui.force_login(member.user)  # a session of that time
+            html = ui.get(f"/campaigns/{campaign.pk}/").content.decode()
+        chart = json.loads(re.search(r'<script id="time-data"[^>]*>(.*?)</script>', html, re.S).group(1))
+        return html, chart["labels"]
+
+    html, labels = page_at(datetime.datetime(2030, 12, 23, 22, 5, tzinfo=utc))
+    assert "Starts 24 Dec 2030, 09:00" in html  # 22:00 UTC the day before
+    assert labels == ["09:00", "09:01", "09:05"], re.findall(r"Starts[^<]*", html)
+    # A chart spanning days says which day each point is.
+    html, labels = page_at(datetime.datetime(2030, 12, 24, 13, 30, tzinfo=utc))
+    assert labels == ["24 Dec 09:00", "24 Dec 09:01", "25 Dec 00:30"]
