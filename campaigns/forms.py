@@ -7,7 +7,7 @@ import datetime
 from django import forms
 from django.utils import timezone
 
-from smsportal.messaging.forms import account_zone, normalize_body
+from smsportal.messaging.forms import normalize_body
 
 from .engine import LABELS
 from .models import Campaign
@@ -54,7 +54,7 @@ class ComposerForm(forms.Form):
         if campaign is None:
             return {"quiet_hours": True, "quiet_start": datetime.time(21), "quiet_end": datetime.time(8),
                     "schedule_mode": Campaign.ScheduleMode.NOW}
-        zone = account_zone(campaign.account)
+        zone = campaign.account.zone
         return {
             "name": campaign.name, "sender": campaign.sender, **{k: campaign.audience.get(k, []) for k in
                                                                   ("lists", "segments", "exclude_lists", "exclude_segments")},
@@ -81,7 +81,7 @@ class ComposerForm(forms.Form):
     def as_data(self) -> dict:
         """What campaign_save takes (call after is_valid)."""
         c = self.cleaned_data
-        zone = account_zone(self.account)
+        zone = self.account.zone
         at = c.get("schedule_at")
         local = c.get("local_send_at")
         return {

@@ -5,7 +5,7 @@ launch runs the same tally over its snapshot of the audience to decide what to r
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 

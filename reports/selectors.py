@@ -76,7 +76,7 @@ class Period:
 def period_from(params, *, account: Account, today: datetime.date | None = None) -> Period:
     """The period a request asks for (`period` = today | 7d | 30d | custom with `start` and `end`, ISO dates);
     7 days by default. A bad value is a DomainError naming its field."""
-    tz = ZoneInfo(account.timezone or "UTC")
+    tz = account.zone
     today = today or timezone.now().astimezone(tz).date()
     key = params.get("period") or "7d"
     if key not in PERIODS:

@@ -6,9 +6,7 @@ count of inbound messages; the messages table is never counted here, whatever it
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from datetime import timezone as dt_timezone
 from decimal import Decimal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db.models import Count
 from django.db.models.functions import TruncDate
@@ -47,13 +45,6 @@ class SmsStatistics:
     total: SmsDay  # its `start` is the first day's
 
 
-def account_zone(account: Account):
-    try:
-        return ZoneInfo(account.timezone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return dt_timezone.utc
-
-
 def day_start(day: date, tz) -> datetime:
     """Local midnight; where a DST jump skips midnight, zoneinfo lands on the jump itself, the day's real start."""
     return datetime.combine(day, time.min, tzinfo=tz)
@@ -79,7 +70,7 @@ def sms_statistics(*, account: Account, first: date, last: date) -> SmsStatistic
     that day, price 0. An hour bucket counts for the local day it starts in: exact wherever the offset is whole
     hours; in other zones (India, Adelaide…) outbound messages of the minutes from local midnight to the next UTC
     hour count for the day before (inbound ones are exact)."""
-    tz = account_zone(account)
+    tz = account.zone
     days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
     since, until = day_start(first, tz), day_start(last + timedelta(days=1), tz)
     outbound = dict.fromkeys(days, Tally())

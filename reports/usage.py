@@ -11,7 +11,6 @@ rollup's hour), so a message scheduled across a month end counts in the month it
 held for messages waiting to go out is not spend yet.
 """
 
-import zoneinfo
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -105,13 +104,6 @@ class UsageTable:
     total: UsageRow | None = None
 
 
-def _zone(name: str) -> zoneinfo.ZoneInfo:
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo("UTC")
-
-
 def _month_starts(now_local: datetime, count: int) -> list[date]:
     """The first days of the last `count` months up to and including the current one, oldest first."""
     year, month = now_local.year, now_local.month
@@ -140,7 +132,7 @@ def usage_table(*, access: Access, flt: UsageFilter, now: datetime | None = None
         scope = [a for a in accounts if a.pk == flt.subaccount_id]
         if not scope:
             raise NotFound(f"No subaccount with id {flt.subaccount_id}.", field="subaccount")
-    tz = _zone(parent.timezone)
+    tz = parent.zone
     starts = _month_starts(timezone.localtime(now or timezone.now(), tz), flt.months)
     since = datetime(starts[0].year, starts[0].month, 1, tzinfo=tz)
     table = UsageTable(parent=parent, accounts=scope, choices=accounts[1:], filter=flt, tz=str(tz), since=since,

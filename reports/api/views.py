@@ -85,6 +85,6 @@ class SmsStatisticsView(APIView):
     )
     def get(self, request):
         account = request.auth.account
-        first, last = statistics_window(request.query_params, selectors.account_zone(account))
+        first, last = statistics_window(request.query_params, account.zone)
         stats = selectors.sms_statistics(account=account, first=first, last=last)
         return Response(SmsStatisticsSerializer(stats, context={"account": account}).data)

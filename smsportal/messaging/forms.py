@@ -3,7 +3,6 @@ services own the rules and say why they refuse."""
 
 import json
 import re
-import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,10 +19,6 @@ from .services import MAX_BODY
 MAX_TYPED_NUMBERS = 1000
 MAX_LIST_SEND = 10_000
 _SEPARATORS = re.compile(r"[,;]")
-
-
-def account_zone(account) -> zoneinfo.ZoneInfo:
-    return account.zone
 
 
 def normalize_body(text) -> str:
@@ -100,7 +95,7 @@ class SendForm(forms.Form):
         if self.is_bound:
             self.fields[unused].required = False
         self.account = account
-        self.zone = account_zone(account)
+        self.zone = account.zone
         self.typed = None
         self.fields["contact_list"].queryset = lists.only("id", "name", "contact_count").order_by("name", "id")
         self.fields["contact_list"].label_from_instance = lambda lst: f"{lst.name} ({lst.contact_count:,})"

@@ -24,7 +24,7 @@ from smsportal.accounts.decorators import require_capability
 from smsportal.errors import DomainError, NotFound
 
 from . import encoding, selectors_ui, services, statuses
-from .forms import MAX_LIST_SEND, MAX_TYPED_NUMBERS, SendForm, TypedNumbers, account_zone, normalize_body
+from .forms import MAX_LIST_SEND, MAX_TYPED_NUMBERS, SendForm, TypedNumbers, normalize_body
 from .models import Message
 from .routing import Router
 from .selectors import pricing_card_for
@@ -244,7 +244,7 @@ def _send_page(request, form: SendForm, *, status=200):
 def _flash_result(request, *, queued: int, scheduled: int, blocked: Counter, duplicates: int, when) -> None:
     parts = []
     if scheduled:
-        moment = formats.date_format(timezone.localtime(when, account_zone(request.access.account)), "j M Y, H:i")
+        moment = formats.date_format(timezone.localtime(when, request.access.account.zone), "j M Y, H:i")
         parts.append(f"{scheduled:,} scheduled for {moment}")
     if queued or not scheduled:
         parts.append(f"{queued:,} queued")

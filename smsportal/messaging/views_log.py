@@ -17,7 +17,6 @@ from smsportal.errors import DomainError
 
 from . import selectors, selectors_ui, statuses
 from .exporting import export_response
-from .forms import account_zone
 from .services import messages_cancel
 from .views import REASON_LABELS
 
@@ -45,7 +44,7 @@ def _cursor(value) -> int | None:
 def _filters(request):
     """(filter, {field: error}): a bad value names its field and shows nothing rather than everything."""
     try:
-        return selectors.MessageFilter.from_params(request.GET, tz=account_zone(request.access.account)), {}
+        return selectors.MessageFilter.from_params(request.GET, tz=request.access.account.zone), {}
     except DomainError as exc:
         field, message = exc.field or "status", exc.message
         if message.startswith(field + " "):  # "date_from must be …" reads as "Must be …" under its own label
@@ -81,7 +80,7 @@ def log(request):
         "base_url": reverse("messaging:log"),
         "export_url": reverse("messaging:export") + (f"?{filter_query}" if filter_query else ""),
         "can_send": access.can("sms.send"),
-        "zone": account_zone(access.account).key,
+        "zone": access.account.zone.key,
     }
     if request.htmx and not request.htmx.history_restore_request:
         context["oob"] = True  # the export link follows the filters
@@ -125,7 +124,7 @@ def detail(request, message_id):
         "reason_label": REASON_LABELS.get(message.blocked_reason, message.blocked_reason),
         "source_label": SOURCE_LABELS.get(message.source, message.source),
         "can_cancel": message.status in CANCELLABLE and access.can("sms.send"),
-        "zone": account_zone(access.account).key,
+        "zone": access.account.zone.key,
     }
     return render(request, "messaging/detail.html", context)
 

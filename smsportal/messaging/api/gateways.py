@@ -14,7 +14,6 @@ from smsportal.accounts.permissions import Access
 from smsportal.api.envelope import respond
 from smsportal.api.fields import FlagField, KnownFieldsSerializer, StrictCharField, StrictIntegerField
 from smsportal.api.pagination import ClickSendPagination
-from smsportal.errors import DomainError
 
 from .. import selectors, services
 from ..models import GatewayConnection

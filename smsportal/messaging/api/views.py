@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from datetime import timezone as dt_timezone
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core import signing
 from django.db.models import Prefetch, prefetch_related_objects
@@ -64,13 +63,6 @@ class ApiSmsRequest(services.SmsRequest):
     """An SmsRequest that remembers the list it was expanded from, for the answer's `list_id`."""
 
     list_id: int | None = None
-
-
-def _tz(account: Account):
-    try:
-        return ZoneInfo(account.timezone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return dt_timezone.utc
 
 
 def _unix_to_datetime(value: int | None) -> datetime | None:
@@ -172,7 +164,7 @@ def history_filter(params: dict[str, list[str]], account: Account) -> MessageFil
     query = QueryDict(mutable=True)
     for name, values in params.items():
         query.setlist(name, values)
-    return MessageFilter.from_params(query, tz=_tz(account))
+    return MessageFilter.from_params(query, tz=account.zone)
 
 
 def ordered(messages, order_by: str | None):
