@@ -253,6 +253,15 @@ def test_send(request, campaign_id):
 # --- One campaign ---------------------------------------------------------------------------------------------
 
 
+def _time_labels(moments: list) -> list[str]:
+    """The chart's times, labelled here in the workspace's zone like the rest of the page (not the browser's): with
+    the day when they span days, with seconds when minutes would repeat (a short campaign's last point)."""
+    local = [timezone.localtime(at) for at in moments]
+    day = "" if len({at.date() for at in local}) <= 1 else "%d %b "
+    clock = "%H:%M" if len({at.replace(second=0, microsecond=0) for at in local}) == len(local) else "%H:%M:%S"
+    return [at.strftime(day + clock).lstrip("0") if day else at.strftime(clock) for at in local]
+
+
 def _report_context(request, campaign: Campaign) -> dict:
     report = selectors.campaign_report(campaign=campaign)
     chart_lines = [*report.variants]
@@ -271,11 +280,8 @@ def _report_context(request, campaign: Campaign) -> dict:
     current = {s: n for s, n in report.total.counts.items() if n}
     if samples and {s: n for s, n in samples[-1][1].items() if n} != current:
         samples = [*samples, (timezone.now(), current)]
-    # Labelled here, in the workspace's zone like the rest of the page, not in the browser's.
-    local = [timezone.localtime(at) for at, _ in samples]
-    one_day = len({at.date() for at in local}) <= 1
     over_time = {
-        "labels": [f"{at:%H:%M}" if one_day else f"{at.day} {at:%b %H:%M}" for at in local],
+        "labels": _time_labels([at for at, _ in samples]),
         "series": {s: [counts.get(s, 0) for _, counts in samples] for s in series_statuses
                    if any(counts.get(s) for _, counts in samples)},
     }

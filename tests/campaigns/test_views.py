@@ -253,3 +253,6 @@ def test_the_report_shows_times_in_the_workspaces_zone_chart_included(ui, rich):
     # A chart spanning days says which day each point is.
     html, labels = page_at(datetime.datetime(2030, 12, 24, 13, 30, tzinfo=utc))
     assert labels == ["24 Dec 09:00", "24 Dec 09:01", "25 Dec 00:30"]
+    # Seconds when the minutes would repeat.
+    html, labels = page_at(datetime.datetime(2030, 12, 23, 22, 1, 30, tzinfo=utc))
+    assert labels == ["09:00:00", "09:01:00", "09:01:30"]
