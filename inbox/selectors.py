@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import reduce
 
 from django.db import connection
-from django.db.models import BooleanField, Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Count, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from contacts.filters import ContactFilter, contacts_filtered
@@ -66,19 +66,36 @@ def _search(*, access: Access, query: str) -> Q:
     digits = "".join(c for c in query if c.isdigit())
     people = contacts_filtered(access=access, flt=ContactFilter(search=query), ordered=False).order_by().values("id")
     inbound = InboundMessage.objects.filter(account=access.account, body__icontains=query)
-    ways = [Q(last_text__icontains=query), Q(contact_id__in=people)]
+    own_ways = [Q(last_text__icontains=query)]  # tested on the conversation's own columns
     if len(digits) >= 3:
-        ways.append(Q(contact_number__contains=digits))
+        own_ways.append(Q(contact_number__contains=digits))
+    ways = [*own_ways, Q(contact_id__in=people)]
     if connection.vendor != "postgresql":  # SQLite materialises an IN subquery once
         return Q(pk__in=own.filter(reduce(operator.or_, ways)).values("id")) | Q(
             pk__in=inbound.values("conversation_id"))
     found = [own.filter(way).values_list("id", flat=True).order_by() for way in ways]
     found.append(inbound.values_list("conversation_id", flat=True).order_by())  # no default orderings in a UNION
     ids = list(found[0].union(*found[1:], all=True)[:SEARCH_IDS + 1])
-    if len(ids) > SEARCH_IDS:
-        return reduce(operator.or_, ways) | Q(Exists(inbound.filter(conversation_id=OuterRef("pk"))))
     table = Conversation._meta.db_table
+    if len(ids) > SEARCH_IDS:
+        return _row_by_row(own_ways, people=people, inbound=inbound, table=table)
     return Q(RawSQL(f'"{table}"."id" = ANY(%s::bigint[])', (sorted(set(ids)),), output_field=BooleanField()))
+
+
+def _row_by_row(own_ways: list[Q], *, people, inbound, table: str) -> Q:
+    """A dense search, tested on each row of the list in its order. The person and inbound tests are correlated
+    probes (a contact by its key, a conversation's inbound messages by their index), each behind OFFSET 0: without
+    it the planner, counting on testing every row, hashes the whole match set first (75,000 inbound rows, or every
+    contact of a million-contact workspace: 0.1 to 0.5 s) when the first page takes a few hundred probes."""
+    people_sql, people_params = people.query.sql_with_params()
+    inbound_sql, inbound_params = inbound.values("conversation_id").order_by().query.sql_with_params()
+    probe_people = RawSQL(
+        f'EXISTS (SELECT 1 FROM ({people_sql}) AS p WHERE p."id" = "{table}"."contact_id" OFFSET 0)',
+        people_params, output_field=BooleanField())
+    probe_inbound = RawSQL(
+        f'EXISTS (SELECT 1 FROM ({inbound_sql}) AS i WHERE i."conversation_id" = "{table}"."id" OFFSET 0)',
+        inbound_params, output_field=BooleanField())
+    return reduce(operator.or_, own_ways) | Q(probe_people) | Q(probe_inbound)
 
 
 @dataclass

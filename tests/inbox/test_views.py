@@ -191,3 +191,6 @@ def test_search_matches_each_way_and_both_plans_agree(ui, receive, monkeypatch, 
     assert found("9993") == ["+61412399933"]  # part of the number
     assert found("+6141234") == ["+61412345611", "+61412345622"]
     assert found("nothing like it") == []
+    receive("Is it 100% cotton_blend?", "ok", sender="+61412377744")
+    assert found("100%") == ["+61412377744"] and found("n_b") == ["+61412377744"]  # wildcards are literal
+    assert found("%") == ["+61412377744"] and found("_") == ["+61412377744"]
