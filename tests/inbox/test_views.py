@@ -194,3 +194,4 @@ def test_search_matches_each_way_and_both_plans_agree(ui, receive, monkeypatch, 
     receive("Is it 100% cotton_blend?", "ok", sender="+61412377744")
     assert found("100%") == ["+61412377744"] and found("n_b") == ["+61412377744"]  # wildcards are literal
     assert found("%") == ["+61412377744"] and found("_") == ["+61412377744"]
+    assert found("+") == []  # a number search without digits finds no person; the text ways still run
