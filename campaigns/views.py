@@ -257,9 +257,9 @@ def _time_labels(moments: list) -> list[str]:
     """The chart's times, labelled here in the workspace's zone like the rest of the page (not the browser's): with
     the day when they span days, with seconds when minutes would repeat (a short campaign's last point)."""
     local = [timezone.localtime(at) for at in moments]
-    day = "" if len({at.date() for at in local}) <= 1 else "%d %b "
+    days = len({at.date() for at in local}) > 1
     clock = "%H:%M" if len({at.replace(second=0, microsecond=0) for at in local}) == len(local) else "%H:%M:%S"
-    return [at.strftime(day + clock).lstrip("0") if day else at.strftime(clock) for at in local]
+    return [(f"{at.day} {at:%b} " if days else "") + at.strftime(clock) for at in local]
 
 
 def _report_context(request, campaign: Campaign) -> dict:

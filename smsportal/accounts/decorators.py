@@ -4,8 +4,8 @@ from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404
-from django.utils import timezone
 from django.shortcuts import render
+from django.utils import timezone
 
 from smsportal.errors import NotFound
 

@@ -49,7 +49,7 @@ def gateway_webhook(request, connection_id: int, kind: str):
         return HttpResponse("Unknown webhook.", status=404, content_type="text/plain")
     # Refused before the body is read or the proof checked: anyone can post here, and a gateway's report is small.
     limit = settings.WEBHOOK_MAX_BODY
-    if int(request.META.get("CONTENT_LENGTH") or 0) > limit:
+    if _content_length(request) > limit:
         return HttpResponse(f"A webhook's body is at most {limit:,} bytes.", status=413, content_type="text/plain")
     # No per-request "SELECT 1" health check here: a webhook is one INSERT, and if the connection died that
     # INSERT fails, Django drops the connection at the request's end and the upstream retries the webhook.
@@ -68,6 +68,13 @@ def gateway_webhook(request, connection_id: int, kind: str):
         return HttpResponse(str(exc), status=exc.status, content_type="text/plain")
     body, content_type = gateway.webhook_ack()
     return HttpResponse(body, content_type=content_type)
+
+
+def _content_length(request) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:  # as Django reads it: a body it cannot size is read as empty
+        return 0
 
 
 def inbound_deliver(*, connection, messages) -> int:
