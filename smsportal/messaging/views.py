@@ -244,7 +244,7 @@ def _send_page(request, form: SendForm, *, status=200):
 def _flash_result(request, *, queued: int, scheduled: int, blocked: Counter, duplicates: int, when) -> None:
     parts = []
     if scheduled:
-        moment = formats.date_format(timezone.localtime(when, request.access.account.zone), "j M Y, H:i")
+        moment = formats.date_format(timezone.localtime(when), "j M Y, H:i")
         parts.append(f"{scheduled:,} scheduled for {moment}")
     if queued or not scheduled:
         parts.append(f"{queued:,} queued")

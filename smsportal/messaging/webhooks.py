@@ -48,8 +48,10 @@ def gateway_webhook(request, connection_id: int, kind: str):
     if kind not in ("status", "inbound"):
         return HttpResponse("Unknown webhook.", status=404, content_type="text/plain")
     # Refused before the body is read or the proof checked: anyone can post here, and a gateway's report is small.
-    limit = settings.WEBHOOK_MAX_BODY
-    if _content_length(request) > limit:
+    limit, length = settings.WEBHOOK_MAX_BODY, _content_length(request)
+    if length is None:  # Django would fail reading such a body (a 500); gunicorn refuses it before us
+        return HttpResponse("Content-Length is not a number.", status=400, content_type="text/plain")
+    if length > limit:
         return HttpResponse(f"A webhook's body is at most {limit:,} bytes.", status=413, content_type="text/plain")
     # No per-request "SELECT 1" health check here: a webhook is one INSERT, and if the connection died that
     # INSERT fails, Django drops the connection at the request's end and the upstream retries the webhook.
@@ -70,11 +72,11 @@ def gateway_webhook(request, connection_id: int, kind: str):
     return HttpResponse(body, content_type=content_type)
 
 
-def _content_length(request) -> int:
+def _content_length(request) -> int | None:
     try:
         return int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:  # as Django reads it: a body it cannot size is read as empty
-        return 0
+    except ValueError:
+        return None
 
 
 def inbound_deliver(*, connection, messages) -> int:

@@ -203,6 +203,11 @@ def test_a_webhook_body_over_its_own_limit_is_413_before_its_proof_is_checked(cl
     # A batch under the bound is taken.
     r = client.post(f"{hook}?secret={connection.webhook_secret}", records[:100], content_type="application/json")
     assert r.status_code == 200 and DeliveryReport.objects.filter(gateway=connection).count() == 100
+    # A length nobody can read is a 400 naming it, not a 500 from reading the body.
+    r = client.post(f"{hook}?secret={connection.webhook_secret}", records[:1], content_type="application/json",
+                    CONTENT_LENGTH="not a number")
+    assert r.status_code == 400 and b"Content-Length" in r.content
+    assert DeliveryReport.objects.filter(gateway=connection).count() == 100
     webhooks._connections.clear()
 
 
